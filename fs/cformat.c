@@ -1,0 +1,411 @@
+/*
+ * cformat.c - CockroachDB's encrypted-file format: header, AES-256-GCM
+ * chunk seal/open, size mapping and the streaming encrypt/decrypt helpers.
+ *
+ * A struct cf_key holds the key bytes (secure heap) and a cipher fetched
+ * once; every seal/open makes its own EVP_CIPHER_CTX, so a key can be
+ * shared by threads without locking.  Chunks are sealed and opened in
+ * place by the stream helpers (GCM allows in == out), so the data path
+ * allocates nothing but the context.
+ */
+#include "cformat.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "../src/buf.h"
+#include "../src/log.h"
+
+/* EVP takes int lengths: feed a large v1 body in steps of this size. */
+#define GCM_STEP (1u << 30)
+/* A v1 file is one GCM message and must be held whole. */
+#define V1_MAX (SIZE_MAX / 4)
+
+struct cf_key {
+	struct secret *key;
+	EVP_CIPHER *cipher;
+};
+
+int cf_key_new(const struct secret *key, struct cf_key **out)
+{
+	struct cf_key *k;
+
+	*out = NULL;
+	if (!key || key->len != CF_KEY_SIZE)
+		return -EINVAL;
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	k->key = secret_dup(key->bytes, key->len);
+	k->cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+	if (!k->key || !k->cipher) {
+		cf_key_free(k);
+		return -ENOMEM;
+	}
+	*out = k;
+	return 0;
+}
+
+void cf_key_free(struct cf_key *k)
+{
+	if (!k)
+		return;
+	secret_free(k->key);
+	EVP_CIPHER_free(k->cipher);
+	free(k);
+}
+
+uint64_t cf_cipher_size(uint64_t plain)
+{
+	return CF_HEADER_SIZE + plain + CF_TAG_SIZE * cf_chunk_count(plain);
+}
+
+int cf_plain_size(uint64_t cipher, uint64_t *plain_out)
+{
+	uint64_t s;
+
+	/* Checked first so that N < 20 cannot underflow s. */
+	if (cipher < CF_HEADER_SIZE + CF_TAG_SIZE)
+		return -EBADMSG;
+	s = cipher - CF_HEADER_SIZE;
+	if (s % CF_CHUNK_CT_SIZE < CF_TAG_SIZE)
+		return -EBADMSG;
+	*plain_out = s - CF_TAG_SIZE * (s / CF_CHUNK_CT_SIZE + 1);
+	return 0;
+}
+
+uint64_t cf_chunk_count(uint64_t plain)
+{
+	return plain / CF_CHUNK_SIZE + 1;
+}
+
+void cf_header_build(const uint8_t iv[CF_IV_SIZE], uint8_t out[CF_HEADER_SIZE])
+{
+	memcpy(out, CF_PREAMBLE, CF_PREAMBLE_LEN);
+	out[CF_PREAMBLE_LEN] = CF_V2;
+	memcpy(out + CF_PREAMBLE_LEN + 1, iv, CF_IV_SIZE);
+}
+
+int cf_header_parse(const uint8_t *buf, size_t len, int *version_out,
+		    uint8_t iv_out[CF_IV_SIZE])
+{
+	int version;
+
+	/* Same order of checks as CockroachDB: preamble, length, version. */
+	if (len < CF_PREAMBLE_LEN || memcmp(buf, CF_PREAMBLE, CF_PREAMBLE_LEN))
+		return -EBADMSG;
+	if (len < CF_HEADER_SIZE)
+		return -EPROTO;
+	version = buf[CF_PREAMBLE_LEN];
+	if (version != CF_V1 && version != CF_V2)
+		return -ENOTSUP;
+	*version_out = version;
+	memcpy(iv_out, buf + CF_PREAMBLE_LEN + 1, CF_IV_SIZE);
+	return 0;
+}
+
+int cf_iv_random(uint8_t iv_out[CF_IV_SIZE])
+{
+	return RAND_bytes(iv_out, CF_IV_SIZE) == 1 ? 0 : -EIO;
+}
+
+void cf_chunk_nonce(const uint8_t iv[CF_IV_SIZE], uint64_t idx,
+		    uint8_t nonce_out[CF_IV_SIZE])
+{
+	uint64_t ctr = 0;
+	int i;
+
+	/* Bytes [4..12) are a big-endian counter that wraps mod 2^64 and
+	 * never carries into bytes [0..4) (CockroachDB's chunkIV). */
+	for (i = 4; i < CF_IV_SIZE; i++)
+		ctr = ctr << 8 | iv[i];
+	ctr += idx;
+	memcpy(nonce_out, iv, 4);
+	for (i = CF_IV_SIZE - 1; i >= 4; i--) {
+		nonce_out[i] = (uint8_t)ctr;
+		ctr >>= 8;
+	}
+}
+
+static int gcm_update(EVP_CIPHER_CTX *ctx, const uint8_t *in, size_t len,
+		      uint8_t *out)
+{
+	while (len) {
+		int n = len > GCM_STEP ? (int)GCM_STEP : (int)len;
+		int outl;
+
+		if (EVP_CipherUpdate(ctx, out, &outl, in, n) != 1 || outl != n)
+			return -EIO;
+		in += n;
+		out += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * One GCM message without AAD.  enc: tag receives the tag; otherwise tag
+ * is checked and out is wiped when it does not match, so that no caller
+ * can use unauthenticated plaintext by mistake.
+ */
+static int gcm_crypt(const struct cf_key *k, const uint8_t nonce[CF_IV_SIZE],
+		     int enc, const uint8_t *in, size_t len, uint8_t *out,
+		     uint8_t tag[CF_TAG_SIZE])
+{
+	uint8_t fin[EVP_MAX_BLOCK_LENGTH];
+	EVP_CIPHER_CTX *ctx;
+	int outl, r = -EIO;
+
+	ctx = EVP_CIPHER_CTX_new();
+	if (!ctx)
+		return -ENOMEM;
+	if (EVP_CipherInit_ex2(ctx, k->cipher, k->key->bytes, nonce, enc,
+			       NULL) != 1)
+		goto out;
+	if (!enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, CF_TAG_SIZE,
+					tag) != 1)
+		goto out;
+	r = gcm_update(ctx, in, len, out);
+	if (r)
+		goto out;
+	if (EVP_CipherFinal_ex(ctx, fin, &outl) != 1) {
+		r = enc ? -EIO : -EBADMSG;
+		goto out;
+	}
+	if (enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, CF_TAG_SIZE,
+				       tag) != 1)
+		r = -EIO;
+out:
+	if (r && !enc)
+		secret_wipe(out, len);
+	EVP_CIPHER_CTX_free(ctx);
+	return r;
+}
+
+int cf_seal_chunk(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
+		  uint64_t idx, const uint8_t *plain, size_t len, uint8_t *out)
+{
+	uint8_t nonce[CF_IV_SIZE];
+
+	if (len > CF_CHUNK_SIZE)
+		return -EINVAL;
+	cf_chunk_nonce(iv, idx, nonce);
+	return gcm_crypt(k, nonce, 1, plain, len, out, out + len);
+}
+
+int cf_open_chunk(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
+		  uint64_t idx, const uint8_t *ct, size_t ctlen,
+		  uint8_t *plain_out)
+{
+	uint8_t nonce[CF_IV_SIZE], tag[CF_TAG_SIZE];
+
+	/* Fewer bytes than a tag: the chunk was cut (CockroachDB reports
+	 * the same "failed to decrypt" for it). */
+	if (ctlen < CF_TAG_SIZE)
+		return -EBADMSG;
+	if (ctlen > CF_CHUNK_CT_SIZE)
+		return -EINVAL;
+	/* Copy the tag first: plain_out may alias ct (in-place open). */
+	memcpy(tag, ct + ctlen - CF_TAG_SIZE, CF_TAG_SIZE);
+	cf_chunk_nonce(iv, idx, nonce);
+	return gcm_crypt(k, nonce, 0, ct, ctlen - CF_TAG_SIZE, plain_out, tag);
+}
+
+int cf_open_v1(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
+	       const uint8_t *body, size_t bodylen, uint8_t *plain_out)
+{
+	uint8_t tag[CF_TAG_SIZE];
+
+	if (bodylen < CF_TAG_SIZE)
+		return -EBADMSG;
+	memcpy(tag, body + bodylen - CF_TAG_SIZE, CF_TAG_SIZE);
+	return gcm_crypt(k, iv, 0, body, bodylen - CF_TAG_SIZE, plain_out, tag);
+}
+
+/* Read until len bytes or EOF; *got_out < len means EOF was reached. */
+static int read_full(int fd, uint8_t *p, size_t len, size_t *got_out)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = read(fd, p + got, len - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -EIO;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	*got_out = got;
+	return 0;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int cf_encrypt_fd(const struct cf_key *k, int in_fd, int out_fd)
+{
+	uint8_t iv[CF_IV_SIZE], hdr[CF_HEADER_SIZE];
+	uint8_t *chunk = NULL;
+	uint64_t idx;
+	size_t got;
+	int r;
+
+	r = cf_iv_random(iv);
+	if (r)
+		return r;
+	cf_header_build(iv, hdr);
+	r = write_all(out_fd, hdr, sizeof(hdr));
+	if (r)
+		return r;
+	chunk = malloc(CF_CHUNK_CT_SIZE);
+	if (!chunk)
+		return -ENOMEM;
+	/* A full chunk is sealed at once; the loop ends with the first
+	 * short one, which is empty when the input is a multiple of 64 KiB
+	 * (including 0): readers rely on it to detect truncation. */
+	for (idx = 0;; idx++) {
+		r = read_full(in_fd, chunk, CF_CHUNK_SIZE, &got);
+		if (r)
+			goto out;
+		r = cf_seal_chunk(k, iv, idx, chunk, got, chunk);
+		if (r)
+			goto out;
+		r = write_all(out_fd, chunk, got + CF_TAG_SIZE);
+		if (r || got < CF_CHUNK_SIZE)
+			goto out;
+	}
+out:
+	secret_wipe(chunk, CF_CHUNK_CT_SIZE);
+	free(chunk);
+	return r;
+}
+
+static int decrypt_v2(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
+		      int in_fd, int out_fd)
+{
+	uint8_t *chunk;
+	uint64_t idx;
+	size_t got;
+	int r;
+
+	chunk = malloc(CF_CHUNK_CT_SIZE);
+	if (!chunk)
+		return -ENOMEM;
+	/* A short read means EOF (read_full), so the first short chunk is
+	 * the last one and nothing can follow it.  A file cut at a chunk
+	 * boundary ends with a full chunk and then reads 0 bytes here. */
+	for (idx = 0;; idx++) {
+		r = read_full(in_fd, chunk, CF_CHUNK_CT_SIZE, &got);
+		if (r)
+			goto out;
+		if (got < CF_TAG_SIZE) {
+			log_debug("chunk %" PRIu64 ": file truncated (%zu "
+				  "bytes, final chunk missing)",
+				  idx, got);
+			r = -EBADMSG;
+			goto out;
+		}
+		r = cf_open_chunk(k, iv, idx, chunk, got, chunk);
+		if (r) {
+			log_debug("chunk %" PRIu64 ": authentication failed",
+				  idx);
+			goto out;
+		}
+		r = write_all(out_fd, chunk, got - CF_TAG_SIZE);
+		if (r || got < CF_CHUNK_CT_SIZE)
+			goto out;
+	}
+out:
+	secret_wipe(chunk, CF_CHUNK_CT_SIZE);
+	free(chunk);
+	return r;
+}
+
+static int decrypt_v1(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
+		      int in_fd, int out_fd)
+{
+	struct buf body;
+	int r;
+
+	/* Secret flag: growth and release wipe the plaintext. */
+	buf_init_secret(&body, V1_MAX);
+	r = buf_read_fd(&body, in_fd);
+	if (r) {
+		r = r == -ENOMEM ? -ENOMEM : -EIO;
+		goto out;
+	}
+	r = cf_open_v1(k, iv, body.data, body.len, body.data);
+	if (r)
+		goto out;
+	r = write_all(out_fd, body.data, body.len - CF_TAG_SIZE);
+out:
+	buf_release(&body);
+	return r;
+}
+
+int cf_decrypt_fd(const struct cf_key *k, int in_fd, int out_fd)
+{
+	uint8_t hdr[CF_HEADER_SIZE], iv[CF_IV_SIZE];
+	size_t got;
+	int version, r;
+
+	r = read_full(in_fd, hdr, sizeof(hdr), &got);
+	if (r)
+		return r;
+	r = cf_header_parse(hdr, got, &version, iv);
+	if (r)
+		return r;
+	if (version == CF_V1)
+		return decrypt_v1(k, iv, in_fd, out_fd);
+	return decrypt_v2(k, iv, in_fd, out_fd);
+}
+
+const char *cf_strerror(int err)
+{
+	switch (err) {
+	case 0:
+		return "success";
+	case -EBADMSG:
+		/* One code for three causes (see cf_header_parse and
+		 * cf_decrypt_fd): keep CockroachDB's wording first. */
+		return "failed to decrypt — maybe incorrect key (or the file "
+		       "is truncated, damaged, or does not appear to be "
+		       "encrypted)";
+	case -EPROTO:
+		return "invalid encryption header";
+	case -ENOTSUP:
+		return "unexpected encryption scheme/config version";
+	case -EINVAL:
+		return "invalid argument to the encryption layer (key must "
+		       "be 32 bytes, chunks at most 64 KiB)";
+	case -ENOMEM:
+		return "out of memory";
+	case -EIO:
+		return "I/O or crypto library error while encrypting or "
+		       "decrypting";
+	default:
+		return "unknown encryption error";
+	}
+}

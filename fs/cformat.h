@@ -1,0 +1,103 @@
+/*
+ * cformat.h - CockroachDB's encrypted-file format (v1 read, v2 read/write).
+ *
+ * Owns: the 20-byte header ("encrypt" | version | 12-byte IV), 64 KiB
+ * chunks sealed with AES-256-GCM (no AAD) under nonce = IV with bytes
+ * [4..12) read big-endian plus the chunk index (mod 2^64, no carry into
+ * bytes [0..4)), the mandatory short final chunk, and the mapping between
+ * ciphertext and plaintext sizes.  See shared/spec/cockroach-interop.md §1.
+ * Must not know: files, FUSE, KMSes or where the key came from.
+ * Thread-safety: every function is reentrant; a struct cf_key may be
+ * shared by threads (it only holds the key bytes and a fetched cipher).
+ */
+#ifndef KMSFS_CFORMAT_H
+#define KMSFS_CFORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../src/secret.h"
+
+#define CF_PREAMBLE "encrypt"
+#define CF_PREAMBLE_LEN 7
+#define CF_HEADER_SIZE 20
+#define CF_IV_SIZE 12
+#define CF_TAG_SIZE 16
+#define CF_KEY_SIZE 32
+#define CF_CHUNK_SIZE 65536u
+#define CF_CHUNK_CT_SIZE (CF_CHUNK_SIZE + CF_TAG_SIZE) /* 65552 */
+#define CF_V1 1
+#define CF_V2 2
+
+/* A prepared AES-256-GCM key.  Created from a 32-byte secret. */
+struct cf_key;
+
+/* Returns 0, -EINVAL (key not 32 bytes) or -ENOMEM.  The key bytes are
+ * copied into secure memory; the caller keeps ownership of key. */
+int cf_key_new(const struct secret *key, struct cf_key **out);
+void cf_key_free(struct cf_key *k); /* wipes; accepts NULL */
+
+/* Ciphertext size of a v2 file holding plain bytes. */
+uint64_t cf_cipher_size(uint64_t plain);
+
+/* Plaintext size of a v2 file of cipher bytes.  Returns 0, or -EBADMSG
+ * when no v2 writer can produce that size (shorter than header + tag, or
+ * (cipher-20) mod 65552 in [0,16)). */
+int cf_plain_size(uint64_t cipher, uint64_t *plain_out);
+
+/* Number of chunks (including the final short one) for plain bytes. */
+uint64_t cf_chunk_count(uint64_t plain);
+
+/* Build a v2 header with the given IV. */
+void cf_header_build(const uint8_t iv[CF_IV_SIZE],
+		     uint8_t out[CF_HEADER_SIZE]);
+
+/* Parse a header.  len is how many bytes buf holds (may be < 20).
+ * Returns 0 and fills version/iv, or -EBADMSG (no preamble: "does not
+ * appear to be encrypted"), -EPROTO (preamble ok but shorter than 20
+ * bytes: "invalid encryption header"), -ENOTSUP (unknown version). */
+int cf_header_parse(const uint8_t *buf, size_t len, int *version_out,
+		    uint8_t iv_out[CF_IV_SIZE]);
+
+/* Fresh random IV from the CSPRNG; -EIO if it fails. */
+int cf_iv_random(uint8_t iv_out[CF_IV_SIZE]);
+
+/* Nonce of chunk idx. */
+void cf_chunk_nonce(const uint8_t iv[CF_IV_SIZE], uint64_t idx,
+		    uint8_t nonce_out[CF_IV_SIZE]);
+
+/* Seal plain[0..len) (len <= CF_CHUNK_SIZE) as chunk idx into out, which
+ * must hold len + CF_TAG_SIZE bytes.  Returns 0 or -EIO (OpenSSL failure),
+ * -EINVAL (len too big). */
+int cf_seal_chunk(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
+		  uint64_t idx, const uint8_t *plain, size_t len,
+		  uint8_t *out);
+
+/* Open chunk idx: ct[0..ctlen) with ctlen in [16, CF_CHUNK_CT_SIZE];
+ * writes ctlen - 16 bytes to plain_out.  Returns 0, -EBADMSG
+ * (authentication failed, or ctlen < 16: truncated) or -EINVAL. */
+int cf_open_chunk(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
+		  uint64_t idx, const uint8_t *ct, size_t ctlen,
+		  uint8_t *plain_out);
+
+/* v1: one GCM message over the whole body.  body is everything after the
+ * 20-byte header; writes bodylen - 16 bytes to plain_out. 0 / -EBADMSG. */
+int cf_open_v1(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
+	       const uint8_t *body, size_t bodylen, uint8_t *plain_out);
+
+/* Stream helpers for the encrypt/decrypt/cat commands.  Encrypt reads
+ * in_fd to EOF and writes a v2 file under a fresh IV to out_fd.  Decrypt
+ * reads a v1 or v2 file from in_fd and writes the plaintext to out_fd,
+ * failing with -EBADMSG on tampering or truncation (plaintext already
+ * written for earlier, authentic chunks is not retracted: callers that
+ * need all-or-nothing write to a temporary file).  -EIO on read/write
+ * errors, -EPROTO/-ENOTSUP for header problems as cf_header_parse.
+ * Memory is O(chunk) for v2, O(file) for v1 (single GCM message). */
+int cf_encrypt_fd(const struct cf_key *k, int in_fd, int out_fd);
+int cf_decrypt_fd(const struct cf_key *k, int in_fd, int out_fd);
+
+/* One-line description of a cformat error code, CockroachDB's wording
+ * where it has one ("failed to decrypt — maybe incorrect key", ...). */
+const char *cf_strerror(int err);
+
+#endif

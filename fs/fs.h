@@ -1,0 +1,40 @@
+/*
+ * fs.h - the kmsfs filesystem as the rest of the program sees it.
+ *
+ * Owns: mounting and serving a backing directory as a plaintext view
+ * (kfs_mount), and the FUSE-free reader used by `kmsfs cat`.
+ * Must not know: how options were parsed or where keys came from (it
+ * gets a ready struct ks_keyring).
+ * Thread-safety: kfs_mount is called once per process.
+ */
+#ifndef KMSFS_FS_H
+#define KMSFS_FS_H
+
+#include <stdbool.h>
+
+#include "../keystore/keystore.h"
+
+struct kfs_options {
+	const char *backing;    /* backing directory (must exist) */
+	const char *mountpoint; /* where to mount */
+	struct ks_keyring *keys; /* caller keeps ownership */
+	const char *fuse_opts;  /* comma-separated -o list, or NULL */
+	const char *profile;    /* chain layout profile, NULL = "toplevel" */
+	bool foreground;        /* -f: no daemon, log to stderr */
+	bool fuse_debug;        /* -d: libfuse request tracing */
+	bool single_thread;     /* -s */
+};
+
+/* Check the keys against the backing store, mount, daemonize (unless
+ * foreground) once the mount is ready, and serve until unmounted.
+ * Returns a process exit status: 0 after a clean unmount, 1 when the
+ * store cannot be unlocked or mounting failed (one line logged), 2 for
+ * bad options. */
+int kfs_mount(const struct kfs_options *o);
+
+/* Decrypt the file at path (relative to backing, '/'-separated) to out_fd
+ * without mounting.  Returns 0 or a negative errno (logged). */
+int kfs_cat(const char *backing, struct ks_keyring *keys,
+	    const char *profile, const char *path, int out_fd);
+
+#endif

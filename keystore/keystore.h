@@ -1,0 +1,121 @@
+/*
+ * keystore.h - data keys for backup chains, and the KMSes that wrap them.
+ *
+ * Owns: turning what the user configured (KMS URIs or a passphrase) into
+ * chain data keys: creating a chain's key and its ENCRYPTION-INFO bytes,
+ * unlocking a chain from the ENCRYPTION-INFO* files in its directory, and
+ * adding a KMS to a chain (ENCRYPTION-INFO-N).  Dispatches to providers
+ * through the scheme table (provider.h); callers never see a provider.
+ * Must not know: FUSE, the file format, the collection layout.  Wrapped
+ * blobs are opaque outside keystore/.
+ * Thread-safety: a struct ks_keyring may be used from several threads at
+ * once; calls into one KMS are serialised by a lock inside it.
+ *
+ * Error codes (negative errno): -EINVAL bad input or URI, -ENOTSUP scheme
+ * known but not built, -ENOKEY no configured key matches the chain,
+ * -EACCES KMS denied, -EAGAIN throttled, -ETIMEDOUT network, -EPROTO
+ * malformed KMS reply or ENCRYPTION-INFO, -EBADMSG authentication failure,
+ * -ENOENT no ENCRYPTION-INFO, -EIO local I/O.  Every failure is logged once
+ * here with the (redacted) KMS name; callers only pass the code on.
+ */
+#ifndef KMSFS_KEYSTORE_H
+#define KMSFS_KEYSTORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../src/buf.h"
+#include "../src/secret.h"
+
+#define KS_DATA_KEY_SIZE 32
+#define KS_SALT_SIZE 16
+#define KS_PBKDF2_ITER 64000
+#define KS_ENCINFO_NAME "ENCRYPTION-INFO"
+
+struct ks_kms;
+struct ks_keyring;
+
+/* --- single KMS ------------------------------------------------------ */
+
+/* Parse uri and open its provider (no network I/O).  -EINVAL (message
+ * logged, naming the problem and never the credentials), -ENOTSUP. */
+int ks_kms_open(const char *uri, struct ks_kms **out);
+void ks_kms_free(struct ks_kms *k);
+/* The URI with every credential parameter replaced by "redacted". */
+const char *ks_kms_name(const struct ks_kms *k);
+/* CockroachDB's MasterKeyID for this URI (spec §3.4). */
+const char *ks_kms_key_id(const struct ks_kms *k);
+/* raw SHA-256 of the master key ID: the ENCRYPTION-INFO map key. */
+void ks_kms_map_key(const struct ks_kms *k, uint8_t out[32]);
+/* Wrap a data key; blob_out receives the opaque bytes to store. */
+int ks_kms_wrap(struct ks_kms *k, const struct secret *dk, struct buf *out);
+/* Unwrap; *dk_out is a new 32-byte secret on success. */
+int ks_kms_unwrap(struct ks_kms *k, const uint8_t *blob, size_t len,
+		  struct secret **dk_out);
+
+/* PBKDF2-HMAC-SHA256(pass, salt, 64000) -> 32 bytes (CockroachDB's
+ * GenerateKey).  0 or -EIO. */
+int ks_derive_passphrase(const uint8_t *pass, size_t passlen,
+			 const uint8_t *salt, size_t saltlen,
+			 struct secret **key_out);
+
+/* Create a local master key file for file:///path URIs: 32 random bytes,
+ * mode 0600, O_EXCL (never overwrites: -EEXIST), fsync'd. */
+int ks_local_keygen(const char *path);
+
+/* --- keyring: what the user configured ------------------------------- */
+
+int ks_keyring_new(struct ks_keyring **out);
+void ks_keyring_free(struct ks_keyring *r); /* wipes; accepts NULL */
+/* Add a KMS by URI (ks_kms_open errors).  A keyring holds KMSes or a
+ * passphrase, never both (-EINVAL). */
+int ks_keyring_add_kms(struct ks_keyring *r, const char *uri);
+/* Add every non-empty, non-# line of a file as a URI.  The file must be
+ * owned by us and not readable by group/others (-EPERM, logged). */
+int ks_keyring_add_kms_file(struct ks_keyring *r, const char *path);
+int ks_keyring_set_passphrase(struct ks_keyring *r, const uint8_t *p,
+			      size_t len);
+bool ks_keyring_empty(const struct ks_keyring *r);
+bool ks_keyring_is_passphrase(const struct ks_keyring *r);
+size_t ks_keyring_kms_count(const struct ks_keyring *r);
+struct ks_kms *ks_keyring_kms(const struct ks_keyring *r, size_t i);
+
+/* --- chains ---------------------------------------------------------- */
+
+/* Make the material for a new chain: a fresh random 32-byte data key
+ * wrapped by every KMS of the keyring (or a fresh 16-byte salt and the
+ * PBKDF2 key), and the ENCRYPTION-INFO bytes that record it.  If any wrap
+ * fails nothing is returned.  *dk_out: new secret; encinfo_out: filled. */
+int ks_chain_create(struct ks_keyring *r, struct secret **dk_out,
+		    struct buf *encinfo_out);
+
+/* Write a new chain's ENCRYPTION-INFO into dirfd (O_EXCL, fsync'd, then
+ * the directory fsync'd).  -EEXIST if one is there already. */
+int ks_chain_write_encinfo(int dirfd, const struct buf *encinfo);
+
+/* Unlock a chain from the ENCRYPTION-INFO* files in dirfd, CockroachDB's
+ * way: files newest first; KMS entries matched by map key; every KMS of
+ * the keyring tried in order until one unwraps.  -ENOENT when there is no
+ * ENCRYPTION-INFO, -ENOKEY when no configured key matches, else the last
+ * KMS error.  With a passphrase the key is derived from the salt (a wrong
+ * passphrase is not detectable here: the caller verifies the key). */
+int ks_chain_unlock(struct ks_keyring *r, int dirfd, struct secret **dk_out);
+
+/* Does every KMS of the keyring have an entry in one ENCRYPTION-INFO* of
+ * dirfd?  (CockroachDB refuses to write into a chain otherwise.)  Returns
+ * 0, -ENOKEY (naming the first missing KMS in the log), -ENOENT, -EPROTO.
+ * Always 0 for a passphrase keyring. */
+int ks_chain_check_writable(struct ks_keyring *r, int dirfd);
+
+/* ALTER BACKUP ... ADD NEW_KMS: unwrap with old_keys, wrap with each KMS
+ * of new_keys, write ENCRYPTION-INFO-<count+1> holding only the new
+ * entries.  Never rewrites or deletes a file.  name_out (may be NULL)
+ * receives the file name written. */
+int ks_chain_add_kms(struct ks_keyring *old_keys, struct ks_keyring *new_keys,
+		     int dirfd, struct buf *name_out);
+
+/* Is this directory entry name one of a chain's ENCRYPTION-INFO files? */
+bool ks_is_encinfo_name(const char *name);
+
+#endif
