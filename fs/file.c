@@ -177,7 +177,8 @@ static int probe(struct kfile *kf)
 	if (r) {
 		kf->bad = -EBADMSG;
 		log_err("%s: not an encrypted file (%s); refusing to serve it",
-			kf->label, cf_strerror(r));
+			kf->label, r == -EBADMSG ? "no 'encrypt' header"
+						 : cf_strerror(r));
 		return 0;
 	}
 	if (kf->version == CF_V1) {
@@ -425,7 +426,7 @@ int kfile_begin_new(struct kfile *kf)
  * renaming would split them).  Not crash-atomic; documented. */
 static int copy_back(struct kfile *kf)
 {
-	uint64_t total = CF_HEADER_SIZE + kf->frontier * CF_CHUNK_CT_SIZE;
+	uint64_t total = cf_cipher_size(kf->wsize);
 	uint8_t *buf = kf->ct;
 	off_t off = 0;
 	int r = 0;

@@ -1,0 +1,439 @@
+/*
+ * check_file.c - struct kfile against a plain byte-array model.
+ *
+ * A seeded random mix of writes (sequential, random, far past the end),
+ * truncates (shrink, grow), commits and reopens runs on a kfile over a
+ * real file in a temporary directory; after every step the kfile's view
+ * must equal the model, and after every commit the backing bytes must
+ * decrypt to the model with the independent reference reader.
+ * cf_seal_chunk is wrapped at link time (-Wl,--wrap) to record every
+ * (IV, chunk index) sealed: a repeat fails the test (nonce reuse).
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../fs/file.h"
+#include "testlib.h"
+
+/* --- nonce bookkeeping through the linker wrap --------------------------- */
+
+struct sealrec {
+	uint8_t iv[CF_IV_SIZE];
+	uint64_t idx;
+};
+
+static struct sealrec *seals;
+static size_t nseals, capseals;
+
+int __real_cf_seal_chunk(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
+			 uint64_t idx, const uint8_t *plain, size_t len,
+			 uint8_t *out);
+int __wrap_cf_seal_chunk(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
+			 uint64_t idx, const uint8_t *plain, size_t len,
+			 uint8_t *out);
+
+int __wrap_cf_seal_chunk(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
+			 uint64_t idx, const uint8_t *plain, size_t len,
+			 uint8_t *out)
+{
+	for (size_t i = 0; i < nseals; i++) {
+		if (seals[i].idx == idx &&
+		    memcmp(seals[i].iv, iv, CF_IV_SIZE) == 0)
+			ck_abort_msg("nonce reuse: chunk %llu sealed twice "
+				     "under one IV", (unsigned long long)idx);
+	}
+	if (nseals == capseals) {
+		capseals = capseals ? capseals * 2 : 1024;
+		seals = realloc(seals, capseals * sizeof(*seals));
+		ck_assert_ptr_nonnull(seals);
+	}
+	memcpy(seals[nseals].iv, iv, CF_IV_SIZE);
+	seals[nseals++].idx = idx;
+	return __real_cf_seal_chunk(k, iv, idx, plain, len, out);
+}
+
+/* --- a host over one directory -------------------------------------------- */
+
+struct testhost {
+	char *dir;
+	int dirfd;
+	const char *name;
+	int replaces, copybacks;
+	bool refuse_rename; /* act as if the file had several links */
+};
+
+static int th_mktemp(void *ctx, int *fd_out, char *name, size_t len)
+{
+	struct testhost *h = ctx;
+	static unsigned seq;
+
+	snprintf(name, len, ".kmsfs-tmp-test%u", seq++);
+	*fd_out = openat(h->dirfd, name, O_RDWR | O_CREAT | O_EXCL, 0600);
+	return *fd_out < 0 ? -errno : 0;
+}
+
+static int th_replace(void *ctx, const char *tmpname, int tmpfd)
+{
+	struct testhost *h = ctx;
+
+	(void)tmpfd;
+	if (h->refuse_rename) {
+		h->copybacks++;
+		return -ENOTSUP;
+	}
+	h->replaces++;
+	return renameat(h->dirfd, tmpname, h->dirfd, h->name) < 0 ? -errno : 0;
+}
+
+static void th_discard(void *ctx, const char *tmpname)
+{
+	struct testhost *h = ctx;
+
+	unlinkat(h->dirfd, tmpname, 0);
+}
+
+static const uint8_t test_key[32] = "kmsfs-check-file-test-key-32byt";
+static struct cf_key *key;
+static struct testhost th;
+static struct kfile_host host = {&th, th_mktemp, th_replace, th_discard};
+
+static void setup(void)
+{
+	struct secret *s = secret_dup(test_key, 32);
+
+	ck_assert_int_eq(cf_key_new(s, &key), 0);
+	secret_free(s);
+	th.dir = tl_tmpdir_new();
+	th.dirfd = open(th.dir, O_RDONLY | O_DIRECTORY);
+	th.name = "f";
+	th.replaces = th.copybacks = 0;
+	th.refuse_rename = false;
+	nseals = 0;
+}
+
+static void teardown(void)
+{
+	close(th.dirfd);
+	tl_tmpdir_remove(th.dir);
+	cf_key_free(key);
+	free(seals);
+	seals = NULL;
+	nseals = capseals = 0;
+}
+
+static struct kfile *open_kf(bool create)
+{
+	struct kfile *kf;
+	int fd = openat(th.dirfd, th.name, O_RDWR | (create ? O_CREAT : 0),
+			0600);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(kfile_open(fd, true, key, &host, th.name, &kf), 0);
+	if (create)
+		ck_assert_int_eq(kfile_begin_new(kf), 0);
+	return kf;
+}
+
+/* The backing file decrypts (independently) to model[0..len). */
+static void check_backing(const uint8_t *model, size_t len)
+{
+	uint8_t *ct, *pt;
+	size_t ctlen, ptlen;
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", th.dir, th.name);
+	ck_assert_int_eq(tl_read_file(path, &ct, &ctlen), 0);
+	ck_assert_uint_eq(ctlen, cf_cipher_size(len));
+	ck_assert_int_eq(tl_ref_decrypt_v2(test_key, ct, ctlen, &pt, &ptlen), 0);
+	ck_assert_uint_eq(ptlen, len);
+	ck_assert(len == 0 || memcmp(pt, model, len) == 0);
+	free(ct);
+	free(pt);
+}
+
+static void check_view(struct kfile *kf, const uint8_t *model, size_t len)
+{
+	uint8_t *buf = malloc(len + 100);
+	size_t got;
+
+	ck_assert_uint_eq(kfile_size(kf), len);
+	ck_assert_int_eq(kfile_read(kf, buf, len + 100, 0, &got), 0);
+	ck_assert_uint_eq(got, len);
+	ck_assert(len == 0 || memcmp(buf, model, len) == 0);
+	free(buf);
+}
+
+static void write_all(struct kfile *kf, const uint8_t *data, size_t len,
+		      size_t step)
+{
+	for (size_t off = 0; off < len; off += step) {
+		size_t n = len - off < step ? len - off : step;
+
+		ck_assert_int_eq(kfile_write(kf, data + off, n, off), 0);
+	}
+}
+
+static uint8_t *pattern(size_t len, unsigned seed)
+{
+	uint8_t *p = malloc(len ? len : 1);
+
+	for (size_t i = 0; i < len; i++)
+		p[i] = (uint8_t)(i * 31 + seed + (i >> 16));
+	return p;
+}
+
+START_TEST(test_sizes)
+{
+	static const size_t sizes[] = {0, 1, 15, 65535, 65536, 65537, 131071,
+				       131072, 131073, 1048583};
+	size_t n = sizes[_i];
+	uint8_t *data = pattern(n, 7);
+	struct kfile *kf = open_kf(true);
+
+	write_all(kf, data, n, 4096 * 3 + 5);
+	check_view(kf, data, n);
+	ck_assert_int_eq(kfile_commit(kf, true), 0);
+	check_view(kf, data, n);
+	kfile_close(kf);
+	check_backing(data, n);
+	ck_assert_int_eq(th.replaces, 0); /* a new file is written in place */
+	kf = open_kf(false);
+	check_view(kf, data, n);
+	kfile_close(kf);
+	free(data);
+}
+END_TEST
+
+START_TEST(test_append_after_commit_reencrypts)
+{
+	uint8_t *data = pattern(200000, 3), iv1[CF_IV_SIZE], iv2[CF_IV_SIZE];
+	struct kfile *kf = open_kf(true);
+	char path[512];
+	uint8_t *ct;
+	size_t len;
+
+	write_all(kf, data, 100000, 65536);
+	ck_assert_int_eq(kfile_commit(kf, false), 0);
+	snprintf(path, sizeof(path), "%s/f", th.dir);
+	ck_assert_int_eq(tl_read_file(path, &ct, &len), 0);
+	memcpy(iv1, ct + 8, CF_IV_SIZE);
+	free(ct);
+	ck_assert_int_eq(kfile_write(kf, data + 100000, 100000, 100000), 0);
+	ck_assert_int_eq(kfile_commit(kf, false), 0);
+	kfile_close(kf);
+	ck_assert_int_eq(th.replaces, 1);
+	check_backing(data, 200000);
+	ck_assert_int_eq(tl_read_file(path, &ct, &len), 0);
+	memcpy(iv2, ct + 8, CF_IV_SIZE);
+	free(ct);
+	ck_assert(memcmp(iv1, iv2, CF_IV_SIZE) != 0);
+	free(data);
+}
+END_TEST
+
+/* One random operation on kf and the model. */
+static void random_op(struct kfile **kf, uint8_t **model, size_t *len,
+		      unsigned *seed)
+{
+	unsigned op = (unsigned)rand_r(seed) % 10;
+	size_t off, n;
+
+	if (op < 5) {
+		off = (size_t)rand_r(seed) % (*len + 140000);
+		n = 1 + (size_t)rand_r(seed) % 150000;
+		if (op == 0)
+			off = *len; /* append */
+		if (off + n > *len) {
+			*model = realloc(*model, off + n);
+			memset(*model + *len, 0, off + n - *len);
+			*len = off + n;
+		}
+		for (size_t i = 0; i < n; i++)
+			(*model)[off + i] = (uint8_t)rand_r(seed);
+		ck_assert_int_eq(kfile_write(*kf, *model + off, n, off), 0);
+	} else if (op < 7) {
+		n = (size_t)rand_r(seed) % (*len + 100000 + 1);
+		if (n > *len) {
+			*model = realloc(*model, n);
+			memset(*model + *len, 0, n - *len);
+		}
+		*len = n;
+		ck_assert_int_eq(kfile_truncate(*kf, n), 0);
+	} else if (op < 9) {
+		ck_assert_int_eq(kfile_commit(*kf, op == 8), 0);
+		check_backing(*model, *len);
+	} else {
+		ck_assert_int_eq(kfile_commit(*kf, false), 0);
+		kfile_close(*kf);
+		check_backing(*model, *len);
+		*kf = open_kf(false);
+	}
+}
+
+START_TEST(test_random_model)
+{
+	unsigned seed = 1000 + (unsigned)_i;
+	struct kfile *kf = open_kf(true);
+	uint8_t *model = malloc(1);
+	size_t len = 0;
+
+	th.refuse_rename = _i == 2; /* also the copy-back path */
+	for (int step = 0; step < 120; step++) {
+		random_op(&kf, &model, &len, &seed);
+		check_view(kf, model, len);
+	}
+	ck_assert_int_eq(kfile_commit(kf, true), 0);
+	kfile_close(kf);
+	check_backing(model, len);
+	if (_i == 2)
+		ck_assert_int_gt(th.copybacks, 0);
+	free(model);
+}
+END_TEST
+
+static void corrupt(off_t off, int truncate_to)
+{
+	char path[512];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/f", th.dir);
+	fd = open(path, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	if (truncate_to >= 0) {
+		ck_assert_int_eq(ftruncate(fd, truncate_to), 0);
+	} else {
+		uint8_t b;
+
+		ck_assert_int_eq(pread(fd, &b, 1, off), 1);
+		b ^= 0x01;
+		ck_assert_int_eq(pwrite(fd, &b, 1, off), 1);
+	}
+	close(fd);
+}
+
+START_TEST(test_tamper_gives_ebadmsg_on_that_chunk_only)
+{
+	uint8_t *data = pattern(200000, 9), buf[1000];
+	struct kfile *kf = open_kf(true);
+	size_t got;
+
+	write_all(kf, data, 200000, 50000);
+	ck_assert_int_eq(kfile_commit(kf, false), 0);
+	kfile_close(kf);
+	corrupt(CF_HEADER_SIZE + CF_CHUNK_CT_SIZE + 100, -1); /* chunk 1 */
+	kf = open_kf(false);
+	ck_assert_int_eq(kfile_read(kf, buf, sizeof(buf), 1000, &got), 0);
+	ck_assert(memcmp(buf, data + 1000, sizeof(buf)) == 0);
+	ck_assert_int_eq(kfile_read(kf, buf, sizeof(buf), 70000, &got),
+			 -EBADMSG);
+	ck_assert_int_eq(kfile_read(kf, buf, sizeof(buf), 140000, &got), 0);
+	/* Rewriting a damaged file fails instead of sealing garbage. */
+	ck_assert_int_eq(kfile_write(kf, buf, 10, 0), 0);
+	ck_assert_int_eq(kfile_commit(kf, false), -EBADMSG);
+	kfile_close(kf);
+	free(data);
+}
+END_TEST
+
+START_TEST(test_truncated_at_chunk_boundary)
+{
+	uint8_t *data = pattern(131072, 4), buf[4096];
+	struct kfile *kf = open_kf(true);
+	struct stat st;
+	char path[512];
+	size_t got;
+
+	write_all(kf, data, 131072, 65536);
+	ck_assert_int_eq(kfile_commit(kf, false), 0);
+	kfile_close(kf);
+	corrupt(0, CF_HEADER_SIZE + 2 * CF_CHUNK_CT_SIZE);
+	snprintf(path, sizeof(path), "%s/f", th.dir);
+	ck_assert_int_eq(stat(path, &st), 0);
+	/* stat shows one byte past the intact data so readers reach it */
+	ck_assert_uint_eq(kfile_stat_size((uint64_t)st.st_size), 131073);
+	kf = open_kf(false);
+	ck_assert_int_eq(kfile_read(kf, buf, sizeof(buf), 0, &got), 0);
+	ck_assert_int_eq(kfile_read(kf, buf, sizeof(buf), 131072 - 100, &got),
+			 -EBADMSG);
+	kfile_close(kf);
+	/* a forged "empty final chunk" (16 bytes of chunk 2) fails too */
+	corrupt(0, CF_HEADER_SIZE + 2 * CF_CHUNK_CT_SIZE + 16);
+	kf = open_kf(false);
+	ck_assert_uint_eq(kfile_size(kf), 131072);
+	ck_assert_int_eq(kfile_read(kf, buf, sizeof(buf), 131072 - 4096, &got),
+			 -EBADMSG);
+	kfile_close(kf);
+	free(data);
+}
+END_TEST
+
+START_TEST(test_plaintext_file_refused_but_replaceable)
+{
+	static const char text[] = "this is not encrypted at all\n";
+	uint8_t buf[64];
+	struct kfile *kf;
+	size_t got;
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/f", th.dir);
+	ck_assert_int_eq(tl_write_file(path, text, sizeof(text)), 0);
+	kf = open_kf(false);
+	ck_assert_int_eq(kfile_read(kf, buf, sizeof(buf), 0, &got), -EBADMSG);
+	ck_assert_int_eq(kfile_truncate(kf, 0), 0);
+	ck_assert_int_eq(kfile_write(kf, (const uint8_t *)"ok", 2, 0), 0);
+	ck_assert_int_eq(kfile_commit(kf, false), 0);
+	kfile_close(kf);
+	check_backing((const uint8_t *)"ok", 2);
+}
+END_TEST
+
+START_TEST(test_readonly_refuses_writes)
+{
+	struct kfile *kf = open_kf(true);
+	int fd;
+
+	ck_assert_int_eq(kfile_commit(kf, false), 0);
+	kfile_close(kf);
+	fd = openat(th.dirfd, "f", O_RDONLY);
+	ck_assert_int_eq(kfile_open(fd, false, key, &host, "f", &kf), 0);
+	ck_assert_int_eq(kfile_write(kf, (const uint8_t *)"x", 1, 0), -EBADF);
+	ck_assert_int_eq(kfile_truncate(kf, 5), -EBADF);
+	kfile_close(kf);
+	check_backing(NULL, 0);
+}
+END_TEST
+
+static Suite *file_suite(void)
+{
+	Suite *s = suite_create("file");
+	TCase *tc = tcase_create("kfile");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_loop_test(tc, test_sizes, 0, 10);
+	tcase_add_test(tc, test_append_after_commit_reencrypts);
+	tcase_add_loop_test(tc, test_random_model, 0, 3);
+	tcase_add_test(tc, test_tamper_gives_ebadmsg_on_that_chunk_only);
+	tcase_add_test(tc, test_truncated_at_chunk_boundary);
+	tcase_add_test(tc, test_plaintext_file_refused_but_replaceable);
+	tcase_add_test(tc, test_readonly_refuses_writes);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(file_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
