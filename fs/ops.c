@@ -1,5 +1,6 @@
 /*
- * ops.c - FUSE low-level handlers: thin translations onto fs/ core.
+ * ops.c - FUSE low-level handlers for names (lookup, mkdir, rename, ...),
+ * the shared helpers, and the operations table.
  *
  * Design: passthrough_ll style (inode table over O_PATH fds).  Regular
  * file data goes through struct kfile; everything else (directories,
@@ -8,12 +9,11 @@
  */
 #define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
 
-#include "ops.h"
+#include "ops_int.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <fuse_lowlevel.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,39 +27,25 @@
 #include "../src/log.h"
 #include "inode.h"
 
-#define TIMEOUT 1.0
-
-struct handle {
-	struct kinode *in;
-	struct kfile *kf;
-	bool writable;
-};
-
-struct dirhandle {
-	DIR *dp;
-	struct dirent *entry;
-	off_t offset;
-};
-
-static struct kfs *kfs_of(fuse_req_t req)
+struct kfs *kfs_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
 }
 
-static struct kinode *node(fuse_req_t req, fuse_ino_t ino)
+struct kinode *node(fuse_req_t req, fuse_ino_t ino)
 {
 	if (ino == FUSE_ROOT_ID)
 		return kfs_of(req)->root;
 	return (struct kinode *)(uintptr_t)ino;
 }
 
-static struct handle *hnd(struct fuse_file_info *fi)
+struct handle *hnd(struct fuse_file_info *fi)
 {
 	return (struct handle *)(uintptr_t)fi->fh;
 }
 
 /* kmsfs codes -> what a caller of read(2)/open(2) can act on. */
-static int narrow(int r)
+int narrow(int r)
 {
 	switch (r) {
 	case -ENOKEY:
@@ -74,17 +60,17 @@ static int narrow(int r)
 	}
 }
 
-static void reply_err(fuse_req_t req, int r)
+void reply_err(fuse_req_t req, int r)
 {
 	fuse_reply_err(req, r ? narrow(r) : 0);
 }
 
-static void procpath(char *buf, size_t len, int fd)
+void procpath(char *buf, size_t len, int fd)
 {
 	snprintf(buf, len, "/proc/self/fd/%d", fd);
 }
 
-static int do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name,
+int do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     struct fuse_entry_param *e)
 {
 	struct kinode *in;
@@ -549,409 +535,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	reply_err(req, r);
 }
 
-/* --- regular files ---------------------------------------------------- */
-
-static int open_handle(struct kfs *fs, struct kinode *in,
-		       struct fuse_file_info *fi, bool fresh)
-{
-	struct handle *h = calloc(1, sizeof(*h));
-	int r;
-
-	if (!h)
-		return -ENOMEM;
-	h->in = in;
-	h->writable = (fi->flags & O_ACCMODE) != O_RDONLY;
-	r = inode_open_file(fs, in, fi->flags, fresh, &h->kf);
-	if (r) {
-		free(h);
-		return r;
-	}
-	if (h->writable && (fi->flags & O_TRUNC))
-		r = kfile_truncate(h->kf, 0);
-	if (r) {
-		inode_release_file(fs, in);
-		free(h);
-		return r;
-	}
-	fi->fh = (uintptr_t)h;
-	fi->keep_cache = 0;
-	return 0;
-}
-
-static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct kinode *in = node(req, ino);
-	int r;
-
-	if (in->type != S_IFREG)
-		r = -EINVAL;
-	else
-		r = open_handle(kfs_of(req), in, fi, false);
-	if (r)
-		reply_err(req, r);
-	else
-		fuse_reply_open(req, fi);
-}
-
-static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
-		      mode_t mode, struct fuse_file_info *fi)
-{
-	struct kinode *p = node(req, parent);
-	struct kfs *fs = kfs_of(req);
-	const struct cf_key *key;
-	struct fuse_entry_param e;
-	int r, fd;
-
-	if (chain_name_reserved(name)) {
-		reply_err(req, -EPERM);
-		return;
-	}
-	/* No key, no file: fail before anything reaches the store. */
-	r = keycache_key_write(fs->kc, p->chain, &key);
-	if (r) {
-		reply_err(req, r);
-		return;
-	}
-	fd = openat(p->fd, name,
-		    O_CREAT | O_RDWR | O_NOFOLLOW | O_CLOEXEC |
-			    (fi->flags & O_EXCL),
-		    mode);
-	if (fd < 0) {
-		fuse_reply_err(req, errno);
-		return;
-	}
-	close(fd);
-	r = do_lookup(req, parent, name, &e);
-	if (!r) {
-		r = open_handle(fs, node(req, e.ino), fi, true);
-		if (!r)
-			r = inode_stat(fs, node(req, e.ino), &e.attr);
-		if (r)
-			inode_forget(fs, node(req, e.ino), 1);
-	}
-	if (r)
-		reply_err(req, r);
-	else
-		fuse_reply_create(req, &e, fi);
-}
-
-static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		    struct fuse_file_info *fi)
-{
-	uint8_t *buf = malloc(size ? size : 1);
-	size_t got = 0;
-	int r;
-
-	(void)ino;
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	r = kfile_read(hnd(fi)->kf, buf, size, (uint64_t)off, &got);
-	if (r && got == 0)
-		reply_err(req, r);
-	else
-		fuse_reply_buf(req, (const char *)buf, got);
-	secret_wipe(buf, got);
-	free(buf);
-}
-
-static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
-		     size_t size, off_t off, struct fuse_file_info *fi)
-{
-	int r;
-
-	(void)ino;
-	if (!hnd(fi)->writable)
-		r = -EBADF;
-	else
-		r = kfile_write(hnd(fi)->kf, (const uint8_t *)buf, size,
-				(uint64_t)off);
-	if (r)
-		reply_err(req, r);
-	else
-		fuse_reply_write(req, size);
-}
-
-static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	(void)ino;
-	/* Only a writer's close publishes: a reader closing must not cut a
-	 * streaming writer's session (that would force a re-encryption). */
-	reply_err(req, hnd(fi)->writable ? kfile_commit(hnd(fi)->kf, false) : 0);
-}
-
-static void op_release(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi)
-{
-	struct handle *h = hnd(fi);
-	int r;
-
-	(void)ino;
-	r = inode_release_file(kfs_of(req), h->in);
-	free(h);
-	reply_err(req, r);
-}
-
-static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
-		     struct fuse_file_info *fi)
-{
-	(void)ino;
-	(void)datasync;
-	reply_err(req, kfile_commit(hnd(fi)->kf, true));
-}
-
-static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
-			 off_t off, off_t len, struct fuse_file_info *fi)
-{
-	struct kfile *kf = hnd(fi)->kf;
-	uint64_t end = (uint64_t)off + (uint64_t)len;
-	int r = 0;
-
-	(void)ino;
-	if (mode & ~FALLOC_FL_KEEP_SIZE)
-		r = -EOPNOTSUPP; /* no holes to punch in sealed chunks */
-	else if (!hnd(fi)->writable)
-		r = -EBADF;
-	else if (!(mode & FALLOC_FL_KEEP_SIZE) && end > kfile_size(kf))
-		r = kfile_truncate(kf, end);
-	reply_err(req, r);
-}
-
-/* --- directories ------------------------------------------------------- */
-
-static void op_opendir(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi)
-{
-	struct dirhandle *d = calloc(1, sizeof(*d));
-	int fd;
-
-	if (!d) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	fd = openat(node(req, ino)->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || !(d->dp = fdopendir(fd))) {
-		int e = errno;
-
-		if (fd >= 0)
-			close(fd);
-		free(d);
-		fuse_reply_err(req, e);
-		return;
-	}
-	fi->fh = (uintptr_t)d;
-	fuse_reply_open(req, fi);
-}
-
-/* Add one entry to a readdir(plus) reply.  Returns the bytes used, 0 when
- * the buffer is full (the entry is not consumed), or a negative errno. */
-static long add_entry(fuse_req_t req, fuse_ino_t ino, struct dirent *de,
-		      off_t next, char *p, size_t rem, bool plus)
-{
-	struct fuse_entry_param e = {0};
-	bool dots = strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0;
-	size_t n;
-	int r;
-
-	if (!plus) {
-		e.attr.st_ino = de->d_ino;
-		e.attr.st_mode = (mode_t)de->d_type << 12;
-		return (long)fuse_add_direntry(req, p, rem, de->d_name, &e.attr,
-					       next);
-	}
-	if (dots) {
-		e.attr.st_ino = de->d_ino;
-		e.attr.st_mode = (mode_t)de->d_type << 12;
-	} else {
-		r = do_lookup(req, ino, de->d_name, &e);
-		if (r)
-			return r == -ENOENT ? 1 : r; /* raced away: skip */
-	}
-	n = fuse_add_direntry_plus(req, p, rem, de->d_name, &e, next);
-	if (n > rem && e.ino) /* did not fit: undo the lookup */
-		inode_forget(kfs_of(req), node(req, e.ino), 1);
-	return (long)n;
-}
-
-static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
-		       off_t offset, struct fuse_file_info *fi, bool plus)
-{
-	struct dirhandle *d = (struct dirhandle *)(uintptr_t)fi->fh;
-	char *buf = calloc(1, size), *p = buf;
-	size_t rem = size;
-	long n;
-	int err = 0;
-
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	if (offset != d->offset) {
-		seekdir(d->dp, offset);
-		d->entry = NULL;
-		d->offset = offset;
-	}
-	for (;;) {
-		if (!d->entry) {
-			errno = 0;
-			d->entry = readdir(d->dp);
-			if (!d->entry) {
-				err = errno;
-				break;
-			}
-		}
-		if (chain_name_reserved(d->entry->d_name)) {
-			n = 1;
-		} else {
-			n = add_entry(req, ino, d->entry, telldir(d->dp), p,
-				      rem, plus);
-			if (n < 0) {
-				err = narrow((int)n);
-				break;
-			}
-			if ((size_t)n > rem)
-				break;
-			if (n > 1 || !plus) {
-				p += n;
-				rem -= (size_t)n;
-			}
-		}
-		d->entry = NULL;
-		d->offset = telldir(d->dp);
-	}
-	if (err && rem == size)
-		fuse_reply_err(req, err);
-	else
-		fuse_reply_buf(req, buf, size - rem);
-	free(buf);
-}
-
-static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
-		       off_t offset, struct fuse_file_info *fi)
-{
-	do_readdir(req, ino, size, offset, fi, false);
-}
-
-static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
-			   off_t offset, struct fuse_file_info *fi)
-{
-	do_readdir(req, ino, size, offset, fi, true);
-}
-
-static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
-			  struct fuse_file_info *fi)
-{
-	struct dirhandle *d = (struct dirhandle *)(uintptr_t)fi->fh;
-
-	(void)ino;
-	closedir(d->dp);
-	free(d);
-	fuse_reply_err(req, 0);
-}
-
-static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
-			struct fuse_file_info *fi)
-{
-	struct dirhandle *d = (struct dirhandle *)(uintptr_t)fi->fh;
-	int fd = dirfd(d->dp);
-
-	(void)ino;
-	fuse_reply_err(req, (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? errno
-								       : 0);
-}
-
-/* --- filesystem-wide, xattrs, access ---------------------------------- */
-
-static void op_statfs(fuse_req_t req, fuse_ino_t ino)
-{
-	struct statvfs sv;
-
-	if (fstatvfs(node(req, ino)->fd, &sv) < 0)
-		fuse_reply_err(req, errno);
-	else
-		fuse_reply_statfs(req, &sv);
-}
-
-/* Extended attributes pass through (the O_PATH fd via /proc); symlinks
- * have none, as on most Linux filesystems for user.* attributes. */
-static int xattr_path(fuse_req_t req, fuse_ino_t ino, char *buf, size_t len)
-{
-	struct kinode *in = node(req, ino);
-
-	if (in->type == S_IFLNK)
-		return -ENOTSUP;
-	procpath(buf, len, in->fd);
-	return 0;
-}
-
-static void reply_xattr(fuse_req_t req, size_t size, const char *val,
-			ssize_t n)
-{
-	if (n < 0)
-		fuse_reply_err(req, errno);
-	else if (size == 0)
-		fuse_reply_xattr(req, (size_t)n);
-	else
-		fuse_reply_buf(req, val, (size_t)n);
-}
-
-static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-			size_t size)
-{
-	char proc[64], *val = size ? malloc(size) : NULL;
-	int r = xattr_path(req, ino, proc, sizeof(proc));
-
-	if (r || (size && !val))
-		reply_err(req, r ? r : -ENOMEM);
-	else
-		reply_xattr(req, size, val, getxattr(proc, name, val, size));
-	free(val);
-}
-
-static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
-{
-	char proc[64], *val = size ? malloc(size) : NULL;
-	int r = xattr_path(req, ino, proc, sizeof(proc));
-
-	if (r || (size && !val))
-		reply_err(req, r ? r : -ENOMEM);
-	else
-		reply_xattr(req, size, val, listxattr(proc, val, size));
-	free(val);
-}
-
-static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-			const char *value, size_t size, int flags)
-{
-	char proc[64];
-	int r = xattr_path(req, ino, proc, sizeof(proc));
-
-	if (!r && setxattr(proc, name, value, size, flags) < 0)
-		r = -errno;
-	reply_err(req, r);
-}
-
-static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
-{
-	char proc[64];
-	int r = xattr_path(req, ino, proc, sizeof(proc));
-
-	if (!r && removexattr(proc, name) < 0)
-		r = -errno;
-	reply_err(req, r);
-}
-
-static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
-{
-	char proc[64];
-
-	procpath(proc, sizeof(proc), node(req, ino)->fd);
-	fuse_reply_err(req, access(proc, mask) < 0 ? errno : 0);
-}
-
-static const struct fuse_lowlevel_ops kmsfs_ops = {
+const struct fuse_lowlevel_ops kmsfs_ops = {
 	.init = op_init,
 	.lookup = op_lookup,
 	.forget = op_forget,
@@ -987,112 +571,3 @@ static const struct fuse_lowlevel_ops kmsfs_ops = {
 	.access = op_access,
 };
 
-/* --- mounting ---------------------------------------------------------- */
-
-static int build_args(const struct kfs_options *o, struct fuse_args *args)
-{
-	char opts[PATH_MAX + 128];
-	int r = 0;
-
-	/* Kernel permission checks on our attributes; no allow_other
-	 * unless the user asks for it with -o. */
-	snprintf(opts, sizeof(opts),
-		 "default_permissions,subtype=kmsfs,fsname=%s",
-		 strchr(o->backing, ',') ? "kmsfs" : o->backing);
-	r |= fuse_opt_add_arg(args, "kmsfs");
-	r |= fuse_opt_add_arg(args, "-o");
-	r |= fuse_opt_add_arg(args, opts);
-	if (o->fuse_opts && *o->fuse_opts) {
-		r |= fuse_opt_add_arg(args, "-o");
-		r |= fuse_opt_add_arg(args, o->fuse_opts);
-	}
-	if (o->fuse_debug)
-		r |= fuse_opt_add_arg(args, "-d");
-	return r ? -ENOMEM : 0;
-}
-
-static int serve(struct fuse_session *se, const struct kfs_options *o)
-{
-	struct fuse_loop_config *cfg;
-	int r;
-
-	if (o->single_thread)
-		return fuse_session_loop(se);
-	cfg = fuse_loop_cfg_create();
-	if (!cfg)
-		return -ENOMEM;
-	fuse_loop_cfg_set_clone_fd(cfg, 0);
-	fuse_loop_cfg_set_idle_threads(cfg, 10);
-	fuse_loop_cfg_set_max_threads(cfg, 64);
-	r = fuse_session_loop_mt(se, cfg);
-	fuse_loop_cfg_destroy(cfg);
-	return r;
-}
-
-static int check_dirs(const struct kfs_options *o)
-{
-	struct stat st;
-
-	if (stat(o->backing, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		log_err("backing store %s is not a directory", o->backing);
-		return 2;
-	}
-	if (stat(o->mountpoint, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		log_err("mount point %s is not a directory", o->mountpoint);
-		return 2;
-	}
-	return 0;
-}
-
-int kfs_mount(const struct kfs_options *o)
-{
-	const struct chain_profile *prof = chain_profile_find(o->profile);
-	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct fuse_session *se = NULL;
-	struct kfs *fs = NULL;
-	int status = 1, r;
-
-	if (!prof) {
-		log_err("unknown layout profile '%s' (known: toplevel)",
-			o->profile);
-		return 2;
-	}
-	status = check_dirs(o);
-	if (status)
-		return status;
-	status = 1;
-	if (kfs_new(o->backing, o->keys, prof, &fs))
-		goto out;
-	if (keycache_check_store(fs->kc, fs->rootfd))
-		goto out;
-	if (build_args(o, &args))
-		goto out;
-	se = fuse_session_new(&args, &kmsfs_ops, sizeof(kmsfs_ops), fs);
-	if (!se) {
-		log_err("invalid FUSE options: %s", o->fuse_opts ? o->fuse_opts
-								 : "");
-		status = 2;
-		goto out;
-	}
-	if (fuse_set_signal_handlers(se) || fuse_session_mount(se, o->mountpoint)) {
-		log_err("cannot mount on %s", o->mountpoint);
-		goto out;
-	}
-	if (!o->foreground) {
-		fuse_daemonize(0);
-		log_use_syslog(true);
-	}
-	log_info("mounted %s on %s", o->backing, o->mountpoint);
-	r = serve(se, o);
-	fuse_session_unmount(se);
-	log_info("unmounted %s; keys wiped", o->mountpoint);
-	status = r < 0 ? 1 : 0;
-out:
-	if (se) {
-		fuse_remove_signal_handlers(se);
-		fuse_session_destroy(se);
-	}
-	fuse_opt_free_args(&args);
-	kfs_free(fs);
-	return status;
-}

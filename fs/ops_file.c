@@ -1,0 +1,189 @@
+/*
+ * ops_file.c - FUSE handlers for regular file data: open, create, read,
+ * write, flush, release, fsync, fallocate, all over struct kfile.
+ */
+#define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
+
+#include "ops_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../src/log.h"
+
+/* --- regular files ---------------------------------------------------- */
+
+static int open_handle(struct kfs *fs, struct kinode *in,
+		       struct fuse_file_info *fi, bool fresh)
+{
+	struct handle *h = calloc(1, sizeof(*h));
+	int r;
+
+	if (!h)
+		return -ENOMEM;
+	h->in = in;
+	h->writable = (fi->flags & O_ACCMODE) != O_RDONLY;
+	r = inode_open_file(fs, in, fi->flags, fresh, &h->kf);
+	if (r) {
+		free(h);
+		return r;
+	}
+	if (h->writable && (fi->flags & O_TRUNC))
+		r = kfile_truncate(h->kf, 0);
+	if (r) {
+		inode_release_file(fs, in);
+		free(h);
+		return r;
+	}
+	fi->fh = (uintptr_t)h;
+	fi->keep_cache = 0;
+	return 0;
+}
+
+void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct kinode *in = node(req, ino);
+	int r;
+
+	if (in->type != S_IFREG)
+		r = -EINVAL;
+	else
+		r = open_handle(kfs_of(req), in, fi, false);
+	if (r)
+		reply_err(req, r);
+	else
+		fuse_reply_open(req, fi);
+}
+
+void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, struct fuse_file_info *fi)
+{
+	struct kinode *p = node(req, parent);
+	struct kfs *fs = kfs_of(req);
+	const struct cf_key *key;
+	struct fuse_entry_param e;
+	int r, fd;
+
+	if (chain_name_reserved(name)) {
+		reply_err(req, -EPERM);
+		return;
+	}
+	/* No key, no file: fail before anything reaches the store. */
+	r = keycache_key_write(fs->kc, p->chain, &key);
+	if (r) {
+		reply_err(req, r);
+		return;
+	}
+	fd = openat(p->fd, name,
+		    O_CREAT | O_RDWR | O_NOFOLLOW | O_CLOEXEC |
+			    (fi->flags & O_EXCL),
+		    mode);
+	if (fd < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	close(fd);
+	r = do_lookup(req, parent, name, &e);
+	if (!r) {
+		r = open_handle(fs, node(req, e.ino), fi, true);
+		if (!r)
+			r = inode_stat(fs, node(req, e.ino), &e.attr);
+		if (r)
+			inode_forget(fs, node(req, e.ino), 1);
+	}
+	if (r)
+		reply_err(req, r);
+	else
+		fuse_reply_create(req, &e, fi);
+}
+
+void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	uint8_t *buf = malloc(size ? size : 1);
+	size_t got = 0;
+	int r;
+
+	(void)ino;
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	r = kfile_read(hnd(fi)->kf, buf, size, (uint64_t)off, &got);
+	if (r && got == 0)
+		reply_err(req, r);
+	else
+		fuse_reply_buf(req, (const char *)buf, got);
+	secret_wipe(buf, got);
+	free(buf);
+}
+
+void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+		     size_t size, off_t off, struct fuse_file_info *fi)
+{
+	int r;
+
+	(void)ino;
+	if (!hnd(fi)->writable)
+		r = -EBADF;
+	else
+		r = kfile_write(hnd(fi)->kf, (const uint8_t *)buf, size,
+				(uint64_t)off);
+	if (r)
+		reply_err(req, r);
+	else
+		fuse_reply_write(req, size);
+}
+
+void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	/* Only a writer's close publishes: a reader closing must not cut a
+	 * streaming writer's session (that would force a re-encryption). */
+	reply_err(req, hnd(fi)->writable ? kfile_commit(hnd(fi)->kf, false) : 0);
+}
+
+void op_release(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct handle *h = hnd(fi);
+	int r;
+
+	(void)ino;
+	r = inode_release_file(kfs_of(req), h->in);
+	free(h);
+	reply_err(req, r);
+}
+
+void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		     struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	reply_err(req, kfile_commit(hnd(fi)->kf, true));
+}
+
+void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
+			 off_t off, off_t len, struct fuse_file_info *fi)
+{
+	struct kfile *kf = hnd(fi)->kf;
+	uint64_t end = (uint64_t)off + (uint64_t)len;
+	int r = 0;
+
+	(void)ino;
+	if (mode & ~FALLOC_FL_KEEP_SIZE)
+		r = -EOPNOTSUPP; /* no holes to punch in sealed chunks */
+	else if (!hnd(fi)->writable)
+		r = -EBADF;
+	else if (!(mode & FALLOC_FL_KEEP_SIZE) && end > kfile_size(kf))
+		r = kfile_truncate(kf, end);
+	reply_err(req, r);
+}
+

@@ -1,0 +1,59 @@
+/*
+ * ops_int.h - what the fs/ops*.c files share.  Private to them.
+ *
+ * The FUSE front end is split by what a handler touches: ops.c
+ * (names: lookup, mkdir, rename, ...), ops_file.c (regular file data),
+ * ops_dir.c (directory listing, xattrs, statfs), ops_mount.c (session
+ * setup).  These are the only files that include <fuse_lowlevel.h>.
+ */
+#ifndef KMSFS_OPS_INT_H
+#define KMSFS_OPS_INT_H
+
+#include <fuse_lowlevel.h>
+#include <stdbool.h>
+
+#include "inode.h"
+#include "ops.h"
+
+#define TIMEOUT 1.0
+
+/* One open regular file (fi->fh). */
+struct handle {
+	struct kinode *in;
+	struct kfile *kf;
+	bool writable;
+};
+
+struct kfs *kfs_of(fuse_req_t req);
+struct kinode *node(fuse_req_t req, fuse_ino_t ino);
+struct handle *hnd(struct fuse_file_info *fi);
+/* kmsfs error codes -> errno for the kernel (-ENOKEY -> EACCES, ...). */
+int narrow(int r);
+void reply_err(fuse_req_t req, int r);
+void procpath(char *buf, size_t len, int fd);
+int do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name,
+	      struct fuse_entry_param *e);
+
+extern const struct fuse_lowlevel_ops kmsfs_ops;
+
+void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi);
+void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
+void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi);
+void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
+void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, struct fuse_file_info *fi);
+void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, struct fuse_file_info *fi);
+void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, struct fuse_file_info *fi);
+void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
+void op_statfs(fuse_req_t req, fuse_ino_t ino);
+void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
+void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags);
+void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+void op_access(fuse_req_t req, fuse_ino_t ino, int mask);
+
+#endif

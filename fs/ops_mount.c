@@ -1,0 +1,129 @@
+/*
+ * ops_mount.c - kfs_mount: check the keys against the store, mount,
+ * daemonize once ready, serve until unmounted, wipe keys.
+ */
+#define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
+
+#include "ops_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../src/log.h"
+
+/* --- mounting ---------------------------------------------------------- */
+
+static int build_args(const struct kfs_options *o, struct fuse_args *args)
+{
+	char opts[PATH_MAX + 128];
+	int r = 0;
+
+	/* Kernel permission checks on our attributes; no allow_other
+	 * unless the user asks for it with -o. */
+	snprintf(opts, sizeof(opts),
+		 "default_permissions,subtype=kmsfs,fsname=%s",
+		 strchr(o->backing, ',') ? "kmsfs" : o->backing);
+	r |= fuse_opt_add_arg(args, "kmsfs");
+	r |= fuse_opt_add_arg(args, "-o");
+	r |= fuse_opt_add_arg(args, opts);
+	if (o->fuse_opts && *o->fuse_opts) {
+		r |= fuse_opt_add_arg(args, "-o");
+		r |= fuse_opt_add_arg(args, o->fuse_opts);
+	}
+	if (o->fuse_debug)
+		r |= fuse_opt_add_arg(args, "-d");
+	return r ? -ENOMEM : 0;
+}
+
+static int serve(struct fuse_session *se, const struct kfs_options *o)
+{
+	struct fuse_loop_config *cfg;
+	int r;
+
+	if (o->single_thread)
+		return fuse_session_loop(se);
+	cfg = fuse_loop_cfg_create();
+	if (!cfg)
+		return -ENOMEM;
+	fuse_loop_cfg_set_clone_fd(cfg, 0);
+	fuse_loop_cfg_set_idle_threads(cfg, 10);
+	fuse_loop_cfg_set_max_threads(cfg, 64);
+	r = fuse_session_loop_mt(se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return r;
+}
+
+static int check_dirs(const struct kfs_options *o)
+{
+	struct stat st;
+
+	if (stat(o->backing, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		log_err("backing store %s is not a directory", o->backing);
+		return 2;
+	}
+	if (stat(o->mountpoint, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		log_err("mount point %s is not a directory", o->mountpoint);
+		return 2;
+	}
+	return 0;
+}
+
+int kfs_mount(const struct kfs_options *o)
+{
+	const struct chain_profile *prof = chain_profile_find(o->profile);
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_session *se = NULL;
+	struct kfs *fs = NULL;
+	int status = 1, r;
+
+	if (!prof) {
+		log_err("unknown layout profile '%s' (known: toplevel)",
+			o->profile);
+		return 2;
+	}
+	status = check_dirs(o);
+	if (status)
+		return status;
+	status = 1;
+	if (kfs_new(o->backing, o->keys, prof, &fs))
+		goto out;
+	if (keycache_check_store(fs->kc, fs->rootfd))
+		goto out;
+	if (build_args(o, &args))
+		goto out;
+	se = fuse_session_new(&args, &kmsfs_ops, sizeof(kmsfs_ops), fs);
+	if (!se) {
+		log_err("invalid FUSE options: %s", o->fuse_opts ? o->fuse_opts
+								 : "");
+		status = 2;
+		goto out;
+	}
+	if (fuse_set_signal_handlers(se) || fuse_session_mount(se, o->mountpoint)) {
+		log_err("cannot mount on %s", o->mountpoint);
+		goto out;
+	}
+	if (!o->foreground) {
+		fuse_daemonize(0);
+		log_use_syslog(true);
+	}
+	log_info("mounted %s on %s", o->backing, o->mountpoint);
+	r = serve(se, o);
+	fuse_session_unmount(se);
+	log_info("unmounted %s; keys wiped", o->mountpoint);
+	status = r < 0 ? 1 : 0;
+out:
+	if (se) {
+		fuse_remove_signal_handlers(se);
+		fuse_session_destroy(se);
+	}
+	fuse_opt_free_args(&args);
+	kfs_free(fs);
+	return status;
+}
