@@ -117,7 +117,10 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	r = kfile_read(hnd(fi)->kf, buf, size, (uint64_t)off, &got);
-	if (r && got == 0)
+	/* Never a partial reply on error: FUSE takes a short read as end
+	 * of file, which would turn a damaged tail into a silently short
+	 * copy. */
+	if (r)
 		reply_err(req, r);
 	else
 		fuse_reply_buf(req, (const char *)buf, got);

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../src/harden.h"
 #include "../src/log.h"
 
 /* --- mounting ---------------------------------------------------------- */
@@ -111,6 +112,8 @@ int kfs_mount(const struct kfs_options *o)
 	}
 	if (!o->foreground) {
 		fuse_daemonize(0);
+		/* mlock'd memory is not inherited across fork() */
+		harden_after_fork();
 		log_use_syslog(true);
 	}
 	log_info("mounted %s on %s", o->backing, o->mountpoint);
