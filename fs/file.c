@@ -33,6 +33,7 @@ struct kfile {
 	int fd;
 	int version;      /* 0: fresh (empty backing file), 1, 2 */
 	int bad;          /* header error, reads fail with it */
+	bool empty;       /* the backing file had no bytes at all */
 	uint8_t iv[CF_IV_SIZE];
 	uint64_t size;    /* plaintext size */
 	uint8_t *v1plain; /* whole plaintext of a v1 file */
@@ -168,6 +169,7 @@ static int probe(struct kfile *kf)
 		kf->version = 0;
 		kf->size = 0;
 		kf->bad = -EBADMSG;
+		kf->empty = true;
 		return 0;
 	}
 	r = pread_full(kf->fd, hdr, sizeof(hdr), 0, &got);
@@ -389,7 +391,7 @@ static int sess_begin(struct kfile *kf)
 		r = cf_iv_random(kf->wiv);
 	if (r)
 		return r;
-	kf->inplace = kf->version == 0;
+	kf->inplace = kf->empty; /* only a file with no bytes at all */
 	if (kf->inplace) {
 		kf->wfd = kf->fd;
 	} else {
@@ -416,7 +418,7 @@ int kfile_begin_new(struct kfile *kf)
 	int r = 0;
 
 	pthread_rwlock_wrlock(&kf->lock);
-	if (!kf->session && kf->version == 0)
+	if (!kf->session && kf->empty)
 		r = sess_begin(kf);
 	pthread_rwlock_unlock(&kf->lock);
 	return r;
@@ -492,6 +494,7 @@ static int commit_locked(struct kfile *kf, bool sync)
 	kf->version = CF_V2;
 	kf->size = kf->wsize;
 	kf->bad = 0;
+	kf->empty = false;
 	kf->session = false;
 	kf->wfd = -1;
 	return 0;
@@ -649,7 +652,7 @@ static int read_locked(struct kfile *kf, uint8_t *buf, size_t len,
 	int r = 0;
 
 	if (!kf->session && kf->bad) {
-		if (kf->version == 0)
+		if (kf->empty)
 			log_err("%s: empty backing file (an interrupted write?)",
 				kf->label);
 		return kf->bad;

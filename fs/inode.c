@@ -281,8 +281,9 @@ static int host_replace(void *ctx, const char *tmpname, int tmpfd)
 	    named.st_dev != cur.st_dev || named.st_ino != cur.st_ino)
 		goto out;
 	copy_xattrs(in->fd, tmpfd);
-	(void)fchmod(tmpfd, cur.st_mode & 07777);
+	/* chown first: it clears set-user-ID, chmod then restores it. */
 	(void)fchown(tmpfd, cur.st_uid, cur.st_gid);
+	(void)fchmod(tmpfd, cur.st_mode & 07777);
 	if (renameat(in->tmp_dirfd, tmpname, in->parent->fd, in->name) < 0) {
 		r = -errno;
 		log_err("rename of a re-encrypted file failed: %s",
@@ -417,17 +418,49 @@ int inode_lookup(struct kfs *fs, struct kinode *parent, const char *name,
 	return inode_stat(fs, in, st);
 }
 
+static int reopen(int opath_fd, bool writable);
+
+/* Version byte of the backing file (0 if unknown); in->lock held. */
+static int header_version(struct kinode *in, const struct stat *st)
+{
+	uint8_t hdr[CF_PREAMBLE_LEN + 1];
+	int fd;
+
+	if (in->hdr_size == st->st_size &&
+	    in->hdr_mtime.tv_sec == st->st_mtim.tv_sec &&
+	    in->hdr_mtime.tv_nsec == st->st_mtim.tv_nsec)
+		return in->hdr_version;
+	fd = reopen(in->fd, false);
+	if (fd < 0)
+		return 0;
+	in->hdr_version = 0;
+	if (pread(fd, hdr, sizeof(hdr), 0) == (ssize_t)sizeof(hdr) &&
+	    memcmp(hdr, CF_PREAMBLE, CF_PREAMBLE_LEN) == 0)
+		in->hdr_version = hdr[CF_PREAMBLE_LEN];
+	close(fd);
+	in->hdr_size = st->st_size;
+	in->hdr_mtime = st->st_mtim;
+	return in->hdr_version;
+}
+
 int inode_stat(struct kfs *fs, struct kinode *in, struct stat *st)
 {
+	uint64_t n;
+
+	(void)fs;
 	if (fstatat(in->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	if (!S_ISREG(st->st_mode))
 		return 0;
+	n = (uint64_t)st->st_size;
 	pthread_mutex_lock(&in->lock);
 	if (in->kf)
 		st->st_size = (off_t)kfile_size(in->kf);
+	else if (n >= CF_HEADER_SIZE + CF_TAG_SIZE &&
+		 header_version(in, st) == CF_V1)
+		st->st_size = (off_t)(n - CF_HEADER_SIZE - CF_TAG_SIZE);
 	else
-		st->st_size = (off_t)kfile_stat_size((uint64_t)st->st_size);
+		st->st_size = (off_t)kfile_stat_size(n);
 	pthread_mutex_unlock(&in->lock);
 	return 0;
 }
@@ -444,6 +477,20 @@ static int reopen(int opath_fd, bool writable)
 	return fd < 0 ? -errno : fd;
 }
 
+static bool looks_encrypted(int opath_fd)
+{
+	char pre[CF_PREAMBLE_LEN];
+	int fd = reopen(opath_fd, false);
+	bool yes;
+
+	if (fd < 0)
+		return true; /* cannot tell: keep the key error */
+	yes = pread(fd, pre, sizeof(pre), 0) == (ssize_t)sizeof(pre) &&
+	      memcmp(pre, CF_PREAMBLE, CF_PREAMBLE_LEN) == 0;
+	close(fd);
+	return yes;
+}
+
 /* in->lock held. */
 static int attach(struct kfs *fs, struct kinode *in, bool writable,
 		  bool fresh)
@@ -454,6 +501,12 @@ static int attach(struct kfs *fs, struct kinode *in, bool writable,
 
 	r = writable ? keycache_key_write(fs->kc, in->chain, &key)
 		     : keycache_key_read(fs->kc, in->chain, &key);
+	if (r == -ENOKEY && !writable && !looks_encrypted(in->fd)) {
+		/* Not ciphertext at all: open it keyless so that reads
+		 * report it (EIO and a log line), not a key problem. */
+		key = NULL;
+		r = 0;
+	}
 	if (r)
 		return r;
 	if (in->kf) {

@@ -46,6 +46,11 @@ struct kinode {
 	bool kf_writable;
 	struct kfile_host host;
 	int tmp_dirfd; /* directory of the temporary of a rewrite */
+	/* format version of the backing file, valid while its size and
+	 * mtime are unchanged (v1 files need another size formula) */
+	int hdr_version;
+	off_t hdr_size;
+	struct timespec hdr_mtime;
 	struct kfs *fs;
 };
 
