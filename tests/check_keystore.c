@@ -22,6 +22,15 @@
 #include "../src/log.h"
 #include "testlib.h"
 
+/* Built with cloud providers, these URIs are parsed and found incomplete
+ * (-EINVAL: no credentials for AUTH=specified); built without, the
+ * scheme is known but not built (-ENOTSUP). */
+#ifdef KMSFS_CLOUD_KMS
+#define CLOUD_ERR (-EINVAL)
+#else
+#define CLOUD_ERR (-ENOTSUP)
+#endif
+
 #define PASS "correct horse battery staple"
 
 /* --- helpers ------------------------------------------------------------ */
@@ -306,8 +315,8 @@ START_TEST(test_keyring_rules)
 	ck_assert_int_eq(ks_keyring_set_passphrase(r, (const uint8_t *)"p", 1),
 			 -EINVAL);
 	ck_assert_int_eq(ks_keyring_add_kms(r, "s3:///bucket"), -EINVAL);
-	ck_assert_int_eq(ks_keyring_add_kms(r, "aws:///k?REGION=r"), -ENOTSUP);
-	ck_assert_int_eq(ks_keyring_add_kms(r, "gs:///projects/p"), -ENOTSUP);
+	ck_assert_int_eq(ks_keyring_add_kms(r, "aws:///k?REGION=r"), CLOUD_ERR);
+	ck_assert_int_eq(ks_keyring_add_kms(r, "gs:///projects/p"), CLOUD_ERR);
 	ck_assert_uint_eq(ks_keyring_kms_count(r), 1);
 	ks_keyring_free(r);
 	ks_keyring_free(NULL);
@@ -339,7 +348,7 @@ START_TEST(test_keyring_file)
 		 a);
 	ck_assert_int_eq(tl_write_file(path, text, strlen(text)), 0);
 	ck_assert_int_eq(chmod(path, 0600), 0);
-	ck_assert_int_eq(ks_keyring_add_kms_file(r, path), -ENOTSUP);
+	ck_assert_int_eq(ks_keyring_add_kms_file(r, path), CLOUD_ERR);
 	ck_assert_uint_eq(ks_keyring_kms_count(r), 2); /* all or nothing */
 	ck_assert_int_eq(tl_write_file(path, "# only\n\n", 8), 0);
 	ck_assert_int_eq(ks_keyring_add_kms_file(r, path), -EINVAL);
