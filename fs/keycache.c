@@ -45,6 +45,7 @@ struct chain {
 	int err;            /* when CH_FAILED */
 	time_t failed_at;
 	int writable;       /* 0 unknown, 1 yes, <0 -errno */
+	time_t writable_at; /* when a refusal was decided (add-kms may fix it) */
 	struct cf_key *key;
 	struct chain *next; /* bucket or graveyard */
 };
@@ -424,9 +425,12 @@ int keycache_key_write(struct keycache *kc, struct chain *c,
 		r = chain_create_locked(kc, c);
 	if (r)
 		goto out;
+	if (c->writable < 0 && time(NULL) - c->writable_at >= KC_RETRY_SECONDS)
+		c->writable = 0; /* `kmsfs add-kms` may have run meanwhile */
 	if (c->writable == 0) {
 		r = ks_chain_check_writable(kc->keys, c->dirfd);
 		c->writable = r ? r : 1;
+		c->writable_at = time(NULL);
 		if (r)
 			log_err("chain %s: refusing to write: a configured KMS "
 				"is not in its ENCRYPTION-INFO; add it with "
