@@ -21,6 +21,7 @@
 #include <openssl/rand.h>
 
 #include "../src/buf.h"
+#include "../src/fdio.h"
 #include "../src/log.h"
 
 /* EVP takes int lengths: feed a large v1 body in steps of this size. */
@@ -229,39 +230,15 @@ int cf_open_v1(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
 	return gcm_crypt(k, iv, 0, body, bodylen - CF_TAG_SIZE, plain_out, tag);
 }
 
-/* Read until len bytes or EOF; *got_out < len means EOF was reached. */
+/* The stream helpers report any descriptor failure as -EIO. */
 static int read_full(int fd, uint8_t *p, size_t len, size_t *got_out)
 {
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t n = read(fd, p + got, len - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -EIO;
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	*got_out = got;
-	return 0;
+	return fdio_read_full(fd, p, len, -1, got_out) ? -EIO : 0;
 }
 
 static int write_all(int fd, const uint8_t *p, size_t len)
 {
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -EIO;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return fdio_write_all(fd, p, len, -1) ? -EIO : 0;
 }
 
 int cf_encrypt_fd(const struct cf_key *k, int in_fd, int out_fd)

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../src/fdio.h"
 #include "../src/log.h"
 
 #define CHUNK ((uint64_t)CF_CHUNK_SIZE)
@@ -70,39 +71,17 @@ uint64_t kfile_stat_size(uint64_t cipher)
 static int pread_full(int fd, uint8_t *buf, size_t len, off_t off,
 		      size_t *got)
 {
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pread(fd, buf + done, len - done,
-				  off + (off_t)done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -EIO;
-		if (n == 0)
-			break;
-		done += (size_t)n;
-	}
-	*got = done;
-	return 0;
+	return fdio_read_full(fd, buf, len, off, got) ? -EIO : 0;
 }
 
+/* Out of space is worth telling apart: the user can act on it. */
 static int pwrite_full(int fd, const uint8_t *buf, size_t len, off_t off)
 {
-	while (len) {
-		ssize_t n = pwrite(fd, buf, len, off);
+	int r = fdio_write_all(fd, buf, len, off);
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return errno == ENOSPC || errno == EDQUOT ? -ENOSPC
-								  : -EIO;
-		buf += n;
-		len -= (size_t)n;
-		off += n;
-	}
-	return 0;
+	if (r == -ENOSPC || r == -EDQUOT)
+		return -ENOSPC;
+	return r ? -EIO : 0;
 }
 
 /* Read and authenticate chunk idx of a v2 file: the chunk must have

@@ -86,6 +86,18 @@ int do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name,
 	return 0;
 }
 
+/* lookup, and the reply of every operation that makes a name. */
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fuse_entry_param e;
+	int r = do_lookup(req, parent, name, &e);
+
+	if (r)
+		reply_err(req, r);
+	else
+		fuse_reply_entry(req, &e);
+}
+
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
@@ -99,16 +111,6 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 }
 
-static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	struct fuse_entry_param e;
-	int r = do_lookup(req, parent, name, &e);
-
-	if (r)
-		reply_err(req, r);
-	else
-		fuse_reply_entry(req, &e);
-}
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
@@ -225,17 +227,6 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_readlink(req, buf);
 }
 
-/* Reply with the entry just made by a namespace operation. */
-static void reply_made(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	struct fuse_entry_param e;
-	int r = do_lookup(req, parent, name, &e);
-
-	if (r)
-		reply_err(req, r);
-	else
-		fuse_reply_entry(req, &e);
-}
 
 /* Write a valid empty ciphertext (header + empty final chunk). */
 static int make_empty(struct kfs *fs, struct kinode *parent, const char *name,
@@ -282,7 +273,7 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (r)
 		reply_err(req, r);
 	else
-		reply_made(req, parent, name);
+		op_lookup(req, parent, name);
 }
 
 /* A new directory that starts a chain gets its key and ENCRYPTION-INFO
@@ -320,7 +311,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (r)
 		reply_err(req, r);
 	else
-		reply_made(req, parent, name);
+		op_lookup(req, parent, name);
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
@@ -333,7 +324,7 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 	else if (symlinkat(link, p->fd, name) < 0)
 		fuse_reply_err(req, errno);
 	else
-		reply_made(req, parent, name);
+		op_lookup(req, parent, name);
 }
 
 /* The chain an existing entry (fd) would have under parent/name. */
@@ -369,7 +360,7 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	if (r)
 		reply_err(req, r);
 	else
-		reply_made(req, newparent, newname);
+		op_lookup(req, newparent, newname);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)

@@ -826,11 +826,5 @@ static Suite *cformat_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(cformat_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tl_run(cformat_suite());
 }

@@ -477,12 +477,6 @@ static Suite *encinfo_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(encinfo_suite());
-	int failed;
-
 	log_set_level(LOG_LVL_DEBUG);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tl_run(encinfo_suite());
 }

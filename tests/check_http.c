@@ -23,6 +23,7 @@
 
 #include "../keystore/http.h"
 #include "../keystore/json.h"
+#include "testlib.h"
 
 struct srv {
 	int lfd;
@@ -573,11 +574,5 @@ static Suite *http_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(http_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tl_run(http_suite());
 }

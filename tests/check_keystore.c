@@ -35,32 +35,6 @@
 
 /* --- helpers ------------------------------------------------------------ */
 
-static FILE *cap_file;
-static int cap_saved = -1;
-
-static void capture_begin(void)
-{
-	fflush(stderr);
-	cap_file = tmpfile();
-	ck_assert_ptr_nonnull(cap_file);
-	cap_saved = dup(STDERR_FILENO);
-	ck_assert_int_ge(dup2(fileno(cap_file), STDERR_FILENO), 0);
-}
-
-static char *capture_end(void)
-{
-	uint8_t *text;
-	size_t len;
-
-	fflush(stderr);
-	dup2(cap_saved, STDERR_FILENO);
-	close(cap_saved);
-	ck_assert_int_eq(tl_read_fd(fileno(cap_file), &text, &len), 0);
-	fclose(cap_file);
-	fputs((char *)text, stderr);
-	return (char *)text;
-}
-
 static void assert_hex(const struct secret *s, const char *hex)
 {
 	char got[2 * 32 + 1];
@@ -190,7 +164,7 @@ START_TEST(test_local_refuses)
 
 	make_key(dir, "k", uri);
 	snprintf(path, sizeof(path), "%s/k", dir);
-	capture_begin();
+	tl_capture_begin();
 	ck_assert_int_eq(chmod(path, 0644), 0);
 	ck_assert_int_eq(ks_kms_open(uri, &k), -EPERM);
 	ck_assert_int_eq(chmod(path, 0640), 0);
@@ -208,7 +182,7 @@ START_TEST(test_local_refuses)
 	ck_assert_int_eq(ks_kms_open(uri, &k), -ENOENT);
 	snprintf(uri, sizeof(uri), "file://%s", dir);
 	ck_assert_int_eq(ks_kms_open(uri, &k), -EINVAL);
-	log = capture_end();
+	log = tl_capture_end();
 	ck_assert_ptr_nonnull(strstr(log, "chmod 600"));
 	ck_assert_ptr_nonnull(strstr(log, "exactly 32 bytes"));
 	free(log);
@@ -341,7 +315,7 @@ START_TEST(test_keyring_file)
 	ck_assert_uint_eq(ks_keyring_kms_count(r), 2);
 	ck_assert_str_eq(ks_kms_name(ks_keyring_kms(r, 1)), b);
 
-	capture_begin();
+	tl_capture_begin();
 	ck_assert_int_eq(chmod(path, 0644), 0);
 	ck_assert_int_eq(ks_keyring_add_kms_file(r, path), -EPERM);
 	snprintf(text, sizeof(text), "%s\naws:///k?AWS_SECRET_ACCESS_KEY=Zq9\n",
@@ -352,7 +326,7 @@ START_TEST(test_keyring_file)
 	ck_assert_uint_eq(ks_keyring_kms_count(r), 2); /* all or nothing */
 	ck_assert_int_eq(tl_write_file(path, "# only\n\n", 8), 0);
 	ck_assert_int_eq(ks_keyring_add_kms_file(r, path), -EINVAL);
-	log = capture_end();
+	log = tl_capture_end();
 	ck_assert_ptr_nonnull(strstr(log, "chmod 600"));
 	ck_assert_ptr_nonnull(strstr(log, "line 2"));
 	ck_assert_ptr_null(strstr(log, "Zq9"));
@@ -633,7 +607,7 @@ START_TEST(test_no_secret_in_log)
 	int dfd = open_dir(dir);
 
 	log_set_level(LOG_LVL_DEBUG);
-	capture_begin();
+	tl_capture_begin();
 	make_key(dir, "a", uri);
 	r = ring(uri, NULL);
 	buf_init(&ei, 0);
@@ -652,7 +626,7 @@ START_TEST(test_no_secret_in_log)
 	ck_assert_int_eq(ks_chain_unlock(r, dfd, &(struct secret *){NULL}),
 			 -ENOKEY);
 	ks_keyring_free(r);
-	log = capture_end();
+	log = tl_capture_end();
 	ck_assert_int_eq(tl_read_file(path, &key, &len), 0);
 	tl_hex_encode(key, 32, hex);
 	ck_assert_ptr_null(strstr(log, hex));
@@ -700,12 +674,6 @@ static Suite *keystore_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(keystore_suite());
-	int failed;
-
 	log_set_level(LOG_LVL_DEBUG);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tl_run(keystore_suite());
 }

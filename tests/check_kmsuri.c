@@ -29,36 +29,6 @@
 #define CLOUD_ERR (-ENOTSUP)
 #endif
 
-/* --- stderr capture (log lines) --------------------------------------- */
-
-static FILE *cap_file;
-static int cap_saved = -1;
-
-static void capture_begin(void)
-{
-	fflush(stderr);
-	cap_file = tmpfile();
-	ck_assert_ptr_nonnull(cap_file);
-	cap_saved = dup(STDERR_FILENO);
-	ck_assert_int_ge(cap_saved, 0);
-	ck_assert_int_ge(dup2(fileno(cap_file), STDERR_FILENO), 0);
-}
-
-/* Restore stderr; the captured text, malloc'd. */
-static char *capture_end(void)
-{
-	uint8_t *text;
-	size_t len;
-
-	fflush(stderr);
-	dup2(cap_saved, STDERR_FILENO);
-	close(cap_saved);
-	ck_assert_int_eq(tl_read_fd(fileno(cap_file), &text, &len), 0);
-	fclose(cap_file);
-	fputs((char *)text, stderr); /* keep it visible in the test log */
-	return (char *)text;
-}
-
 static void assert_param(struct kmsuri *u, const char *name, const char *v)
 {
 	const char *got = kmsuri_take(u, name);
@@ -190,9 +160,9 @@ START_TEST(test_unknown_params)
 		 "aws", "", "/k");
 	kmsuri_take(&u, "REGION");
 	kmsuri_take(&u, "AUTH");
-	capture_begin();
+	tl_capture_begin();
 	ck_assert_int_eq(kmsuri_check_unused(&u), -EINVAL);
-	log = capture_end();
+	log = tl_capture_end();
 	ck_assert_ptr_nonnull(
 	    strstr(log, "unknown KMS query parameters: Alpha, ZED\n"));
 	free(log);
@@ -224,7 +194,7 @@ START_TEST(test_redaction)
 	struct kmsuri u;
 	char *r, *log;
 
-	capture_begin();
+	tl_capture_begin();
 	ck_assert_int_eq(kmsuri_parse(uri, &u), 0);
 	assert_no_secret(u.redacted);
 	ck_assert_ptr_nonnull(
@@ -249,7 +219,7 @@ START_TEST(test_redaction)
 				      "SeCrEtAwS",
 				      &u),
 			 -EINVAL);
-	log = capture_end();
+	log = tl_capture_end();
 	assert_no_secret(log);
 	ck_assert_ptr_nonnull(strstr(log, "CREDENTIALS=redacted"));
 	free(log);
@@ -343,7 +313,7 @@ START_TEST(test_file_key_id)
 	ks_kms_free(k2);
 	ks_kms_free(k);
 
-	capture_begin();
+	tl_capture_begin();
 	snprintf(uri, sizeof(uri), "file://%s?B=1&A=2", path);
 	ck_assert_int_eq(ks_kms_open(uri, &k), -EINVAL);
 	snprintf(uri, sizeof(uri), "file://localhost%s", path);
@@ -353,7 +323,7 @@ START_TEST(test_file_key_id)
 	ck_assert_int_eq(ks_kms_open("gcp-kms:///k", &k), CLOUD_ERR);
 	ck_assert_int_eq(ks_kms_open("azure-kms:///k/v", &k), CLOUD_ERR);
 	ck_assert_int_eq(ks_kms_open("s3:///k", &k), -EINVAL);
-	log = capture_end();
+	log = tl_capture_end();
 	ck_assert_ptr_nonnull(
 	    strstr(log, "unknown KMS query parameters: A, B"));
 #ifndef KMSFS_CLOUD_KMS
@@ -385,12 +355,6 @@ static Suite *kmsuri_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(kmsuri_suite());
-	int failed;
-
 	log_set_level(LOG_LVL_DEBUG);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tl_run(kmsuri_suite());
 }

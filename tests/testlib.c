@@ -294,3 +294,44 @@ int tl_tmpdir_remove(char *path)
 	free(path);
 	return r ? -e : 0;
 }
+
+static FILE *cap_file;
+static int cap_saved = -1;
+
+void tl_capture_begin(void)
+{
+	fflush(stderr);
+	cap_file = tmpfile();
+	if (!cap_file)
+		abort();
+	cap_saved = dup(STDERR_FILENO);
+	if (cap_saved < 0 || dup2(fileno(cap_file), STDERR_FILENO) < 0)
+		abort();
+}
+
+char *tl_capture_end(void)
+{
+	uint8_t *text;
+	size_t len;
+
+	fflush(stderr);
+	dup2(cap_saved, STDERR_FILENO);
+	close(cap_saved);
+	cap_saved = -1;
+	if (tl_read_fd(fileno(cap_file), &text, &len))
+		abort();
+	fclose(cap_file);
+	fputs((char *)text, stderr);
+	return (char *)text;
+}
+
+int tl_run(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

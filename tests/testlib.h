@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <check.h>
+
 #include "../src/buf.h"
 
 #define TL_SHA256_HEX_SIZE 65 /* 64 hex digits and a NUL */
@@ -71,5 +73,15 @@ int tl_ref_decrypt_v2(const uint8_t key[32], const uint8_t *ct, size_t len,
  * (the first failure). */
 char *tl_tmpdir_new(void);
 int tl_tmpdir_remove(char *path);
+
+/* Capture what is written to stderr (log lines) from now on;
+ * tl_capture_end restores stderr, echoes the text there (so it stays in
+ * the test log) and returns it malloc'd. */
+void tl_capture_begin(void);
+char *tl_capture_end(void);
+
+/* Run every test of s, print Check's summary, free the runner; returns
+ * the process exit status (EXIT_FAILURE if any test failed). */
+int tl_run(Suite *s);
 
 #endif
