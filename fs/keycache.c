@@ -499,7 +499,14 @@ int keycache_check_store(struct keycache *kc, int rootfd)
 	closedir(d);
 	if (r == 0 || tried == 0)
 		return 0;
-	log_err("cannot unlock any of the %d backup chain(s) in the store "
-		"with the given keys: wrong passphrase or key?", tried);
+	if (!last || last == -ENOKEY || last == -EBADMSG)
+		log_err("cannot unlock any of the %d backup chain(s) in the "
+			"store with the given keys: wrong passphrase or key?",
+			tried);
+	else
+		log_err("cannot unlock any of the %d backup chain(s) in the "
+			"store: no configured KMS could unwrap a key (%s); "
+			"check that a KMS is reachable and allows Decrypt",
+			tried, strerror(-last));
 	return last ? last : -ENOKEY;
 }
