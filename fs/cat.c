@@ -36,8 +36,8 @@ static int walk(int rootfd, const struct chain_profile *prof, char *path,
 			close(chainfd);
 			return -ENOENT;
 		}
-		sub = openat(dirfd, tok, O_PATH | O_DIRECTORY | O_NOFOLLOW |
-					       O_CLOEXEC);
+		sub = openat(dirfd, tok,
+			     O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		close(dirfd);
 		if (sub < 0) {
 			close(chainfd);
@@ -76,8 +76,8 @@ int kfs_cat(const char *backing, struct ks_keyring *keys, const char *profile,
 		return copy ? -EINVAL : -ENOMEM;
 	}
 	rootfd = open(backing, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	r = rootfd < 0 ? -errno : walk(rootfd, prof, copy, &dirfd, &chainfd,
-					&base);
+	r = rootfd < 0 ? -errno
+		       : walk(rootfd, prof, copy, &dirfd, &chainfd, &base);
 	if (r) {
 		log_err("%s: %s", path, strerror(-r));
 		goto out;

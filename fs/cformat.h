@@ -49,8 +49,7 @@ int cf_plain_size(uint64_t cipher, uint64_t *plain_out);
 uint64_t cf_chunk_count(uint64_t plain);
 
 /* Build a v2 header with the given IV. */
-void cf_header_build(const uint8_t iv[CF_IV_SIZE],
-		     uint8_t out[CF_HEADER_SIZE]);
+void cf_header_build(const uint8_t iv[CF_IV_SIZE], uint8_t out[CF_HEADER_SIZE]);
 
 /* Parse a header.  len is how many bytes buf holds (may be < 20).
  * Returns 0 and fills version/iv, or -EBADMSG (no preamble: "does not
@@ -70,8 +69,7 @@ void cf_chunk_nonce(const uint8_t iv[CF_IV_SIZE], uint64_t idx,
  * must hold len + CF_TAG_SIZE bytes.  Returns 0 or -EIO (OpenSSL failure),
  * -EINVAL (len too big). */
 int cf_seal_chunk(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
-		  uint64_t idx, const uint8_t *plain, size_t len,
-		  uint8_t *out);
+		  uint64_t idx, const uint8_t *plain, size_t len, uint8_t *out);
 
 /* Open chunk idx: ct[0..ctlen) with ctlen in [16, CF_CHUNK_CT_SIZE];
  * writes ctlen - 16 bytes to plain_out.  Returns 0, -EBADMSG

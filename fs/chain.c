@@ -15,11 +15,11 @@ static bool toplevel_starts_chain(unsigned depth, const char *name)
 }
 
 static const struct chain_profile profiles[] = {
-	{
-		.name = "toplevel",
-		.description = "every top-level directory is a backup chain",
-		.starts_chain = toplevel_starts_chain,
-	},
+    {
+	.name = "toplevel",
+	.description = "every top-level directory is a backup chain",
+	.starts_chain = toplevel_starts_chain,
+    },
 };
 
 const struct chain_profile *chain_profile_find(const char *name)

@@ -21,7 +21,7 @@
 #include "../src/log.h"
 
 #define CHUNK ((uint64_t)CF_CHUNK_SIZE)
-#define CT_OFF(i) ((off_t)(CF_HEADER_SIZE + (uint64_t)(i) * CF_CHUNK_CT_SIZE))
+#define CT_OFF(i) ((off_t)(CF_HEADER_SIZE + (uint64_t)(i)*CF_CHUNK_CT_SIZE))
 
 struct kfile {
 	pthread_rwlock_t lock;
@@ -32,11 +32,11 @@ struct kfile {
 
 	/* committed version */
 	int fd;
-	int version;      /* 0: fresh (empty backing file), 1, 2 */
-	int bad;          /* header error, reads fail with it */
-	bool empty;       /* the backing file had no bytes at all */
+	int version; /* 1, 2; 0: none (empty or not encrypted) */
+	int bad;     /* header error, reads fail with it */
+	bool empty;  /* the backing file had no bytes at all */
 	uint8_t iv[CF_IV_SIZE];
-	uint64_t size;    /* plaintext size */
+	uint64_t size;	  /* plaintext size */
 	uint8_t *v1plain; /* whole plaintext of a v1 file */
 
 	/* write session */
@@ -44,12 +44,12 @@ struct kfile {
 	int wfd;
 	char tmpname[64];
 	uint8_t wiv[CF_IV_SIZE];
-	uint64_t frontier; /* chunks sealed in wfd */
-	uint64_t wsize;    /* plaintext size of the new version */
+	uint64_t frontier;  /* chunks sealed in wfd */
+	uint64_t wsize;	    /* plaintext size of the new version */
 	uint64_t old_limit; /* old bytes beyond frontier still valid */
-	uint8_t *tail;      /* chunk `frontier`, tail_len bytes valid */
+	uint8_t *tail;	    /* chunk `frontier`, tail_len bytes valid */
 	size_t tail_len;
-	uint8_t *ct;        /* header + one sealed chunk */
+	uint8_t *ct; /* header + one sealed chunk */
 };
 
 static uint64_t min_u64(uint64_t a, uint64_t b)
@@ -68,8 +68,7 @@ uint64_t kfile_stat_size(uint64_t cipher)
 	return (cipher - CF_HEADER_SIZE) / CF_CHUNK_CT_SIZE * CHUNK + 1;
 }
 
-static int pread_full(int fd, uint8_t *buf, size_t len, off_t off,
-		      size_t *got)
+static int pread_full(int fd, uint8_t *buf, size_t len, off_t off, size_t *got)
 {
 	return fdio_read_full(fd, buf, len, off, got) ? -EIO : 0;
 }
@@ -104,8 +103,10 @@ static int v2_chunk(const struct kfile *kf, int fd, const uint8_t *iv,
 	else
 		r = cf_open_chunk(kf->key, iv, idx, ct, got, out);
 	if (r == -EBADMSG)
-		log_err("%s: chunk %llu is damaged or truncated (authentication "
-			"failed)", kf->label, (unsigned long long)idx);
+		log_err(
+		    "%s: chunk %llu is damaged or truncated (authentication "
+		    "failed)",
+		    kf->label, (unsigned long long)idx);
 	return r;
 }
 
@@ -158,8 +159,8 @@ static int probe(struct kfile *kf)
 	if (r) {
 		kf->bad = -EBADMSG;
 		log_err("%s: not an encrypted file (%s); refusing to serve it",
-			kf->label, r == -EBADMSG ? "no 'encrypt' header"
-						 : cf_strerror(r));
+			kf->label,
+			r == -EBADMSG ? "no 'encrypt' header" : cf_strerror(r));
 		return 0;
 	}
 	if (kf->version == CF_V1) {
@@ -255,8 +256,8 @@ uint64_t kfile_size(struct kfile *kf)
 }
 
 /* Plaintext of chunk idx of the committed version, len bytes. */
-static int old_chunk(struct kfile *kf, uint64_t idx, uint8_t *ct,
-		     uint8_t *out, size_t *len)
+static int old_chunk(struct kfile *kf, uint64_t idx, uint8_t *ct, uint8_t *out,
+		     size_t *len)
 {
 	uint64_t start = idx * CHUNK;
 
@@ -292,8 +293,8 @@ static size_t sess_len(const struct kfile *kf, uint64_t idx)
 
 /* Session content of chunk idx > frontier, or == frontier before the
  * tail is loaded: old bytes up to old_limit, zeros after. */
-static int sess_old(struct kfile *kf, uint64_t idx, uint8_t *ct,
-		    uint8_t *out, size_t *len)
+static int sess_old(struct kfile *kf, uint64_t idx, uint8_t *ct, uint8_t *out,
+		    size_t *len)
 {
 	uint64_t start = idx * CHUNK;
 	size_t n_old = 0, got = 0;
@@ -378,7 +379,8 @@ static int sess_begin(struct kfile *kf)
 				     sizeof(kf->tmpname));
 		if (r) {
 			log_err("%s: cannot create a temporary file for "
-				"re-encryption: %s", kf->label, strerror(-r));
+				"re-encryption: %s",
+				kf->label, strerror(-r));
 			return r;
 		}
 	}
@@ -413,7 +415,8 @@ static int copy_back(struct kfile *kf)
 	int r = 0;
 
 	while (!r && (uint64_t)off < total) {
-		size_t want = (size_t)min_u64(CF_CHUNK_CT_SIZE, total - off), got;
+		size_t want = (size_t)min_u64(CF_CHUNK_CT_SIZE, total - off),
+		       got;
 
 		r = pread_full(kf->wfd, buf, want, off, &got);
 		if (!r && got != want)
@@ -543,8 +546,7 @@ static int write_locked(struct kfile *kf, const uint8_t *buf, size_t len,
 	return 0;
 }
 
-int kfile_write(struct kfile *kf, const uint8_t *buf, size_t len,
-		uint64_t off)
+int kfile_write(struct kfile *kf, const uint8_t *buf, size_t len, uint64_t off)
 {
 	int r;
 
@@ -563,8 +565,9 @@ static int truncate_locked(struct kfile *kf, uint64_t size)
 	if (!kf->session && size == kf->size && !kf->bad && kf->version)
 		return 0;
 	/* Chunks below the frontier that reach past size are sealed. */
-	r = kf->session && size < kf->frontier * CHUNK ? commit_locked(kf, false)
-							 : 0;
+	r = kf->session && size < kf->frontier * CHUNK
+		? commit_locked(kf, false)
+		: 0;
 	if (!r && !kf->session)
 		r = sess_begin(kf);
 	if (r)
@@ -592,8 +595,8 @@ int kfile_truncate(struct kfile *kf, uint64_t size)
 }
 
 /* Content of chunk idx as a reader sees it now. */
-static int chunk_now(struct kfile *kf, uint64_t idx, uint8_t *ct,
-		     uint8_t *out, size_t *len)
+static int chunk_now(struct kfile *kf, uint64_t idx, uint8_t *ct, uint8_t *out,
+		     size_t *len)
 {
 	if (!kf->session)
 		return old_chunk(kf, idx, ct, out, len);
@@ -623,8 +626,8 @@ static int check_final(struct kfile *kf, uint8_t *ct, uint8_t *pt)
 	return old_chunk(kf, kf->size / CHUNK, ct, pt, &len);
 }
 
-static int read_locked(struct kfile *kf, uint8_t *buf, size_t len,
-		       uint64_t off, size_t *got, uint8_t *ct, uint8_t *pt)
+static int read_locked(struct kfile *kf, uint8_t *buf, size_t len, uint64_t off,
+		       size_t *got, uint8_t *ct, uint8_t *pt)
 {
 	uint64_t size = kf->session ? kf->wsize : kf->size;
 	size_t done = 0;
@@ -632,8 +635,9 @@ static int read_locked(struct kfile *kf, uint8_t *buf, size_t len,
 
 	if (!kf->session && kf->bad) {
 		if (kf->empty)
-			log_err("%s: empty backing file (an interrupted write?)",
-				kf->label);
+			log_err(
+			    "%s: empty backing file (an interrupted write?)",
+			    kf->label);
 		return kf->bad;
 	}
 	if (off >= size)

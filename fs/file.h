@@ -70,8 +70,7 @@ int kfile_read(struct kfile *kf, uint8_t *buf, size_t len, uint64_t off,
 /* Write len bytes at off (holes read as zeros).  -EBADF when the file
  * was opened read-only, -EIO/-ENOSPC from the backing store, -EBADMSG
  * when data that must be re-encrypted fails authentication. */
-int kfile_write(struct kfile *kf, const uint8_t *buf, size_t len,
-		uint64_t off);
+int kfile_write(struct kfile *kf, const uint8_t *buf, size_t len, uint64_t off);
 int kfile_truncate(struct kfile *kf, uint64_t size);
 /* Seal and publish an open session (flush, fsync, release); with sync,
  * also make it durable.  No-op without a session (but sync still syncs). */

@@ -15,14 +15,14 @@
 #include "../keystore/keystore.h"
 
 struct kfs_options {
-	const char *backing;    /* backing directory (must exist) */
-	const char *mountpoint; /* where to mount */
+	const char *backing;	 /* backing directory (must exist) */
+	const char *mountpoint;	 /* where to mount */
 	struct ks_keyring *keys; /* caller keeps ownership */
-	const char *fuse_opts;  /* comma-separated -o list, or NULL */
-	const char *profile;    /* chain layout profile, NULL = "toplevel" */
-	bool foreground;        /* -f: no daemon, log to stderr */
-	bool fuse_debug;        /* -d: libfuse request tracing */
-	bool single_thread;     /* -s */
+	const char *fuse_opts;	 /* comma-separated -o list, or NULL */
+	const char *profile;	 /* chain layout profile, NULL = "toplevel" */
+	bool foreground;	 /* -f: no daemon, log to stderr */
+	bool fuse_debug;	 /* -d: libfuse request tracing */
+	bool single_thread;	 /* -s */
 };
 
 /* Check the keys against the backing store, mount, daemonize (unless
@@ -34,7 +34,7 @@ int kfs_mount(const struct kfs_options *o);
 
 /* Decrypt the file at path (relative to backing, '/'-separated) to out_fd
  * without mounting.  Returns 0 or a negative errno (logged). */
-int kfs_cat(const char *backing, struct ks_keyring *keys,
-	    const char *profile, const char *path, int out_fd);
+int kfs_cat(const char *backing, struct ks_keyring *keys, const char *profile,
+	    const char *path, int out_fd);
 
 #endif

@@ -173,8 +173,8 @@ void inode_label(struct kinode *in, char *out, size_t len)
 		parts[n++] = in->name ? in->name : "?";
 	out[0] = '\0';
 	while (n-- > 0 && used < len)
-		used += (size_t)snprintf(out + used, len - used, "/%s",
-					 parts[n]);
+		used +=
+		    (size_t)snprintf(out + used, len - used, "/%s", parts[n]);
 	pthread_mutex_unlock(&fs->ns_lock);
 	if (!out[0])
 		snprintf(out, len, "/");
@@ -226,8 +226,8 @@ static void copy_xattrs(int opath_fd, int tmpfd)
 	n = listxattr(proc, names, sizeof(names));
 	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(names + i) + 1) {
 		vn = getxattr(proc, names + i, val, sizeof(val));
-		if (vn >= 0 && fsetxattr(tmpfd, names + i, val, (size_t)vn,
-					 0) < 0)
+		if (vn >= 0 &&
+		    fsetxattr(tmpfd, names + i, val, (size_t)vn, 0) < 0)
 			log_warn("could not keep xattr %s on a rewritten file",
 				 names + i);
 	}
@@ -277,7 +277,8 @@ static int host_replace(void *ctx, const char *tmpname, int tmpfd)
 	if (!in->parent || fstat(in->fd, &cur) < 0 || cur.st_nlink != 1 ||
 	    !same_dir(in->parent->fd, in->tmp_dirfd))
 		goto out;
-	if (fstatat(in->parent->fd, in->name, &named, AT_SYMLINK_NOFOLLOW) < 0 ||
+	if (fstatat(in->parent->fd, in->name, &named, AT_SYMLINK_NOFOLLOW) <
+		0 ||
 	    named.st_dev != cur.st_dev || named.st_ino != cur.st_ino)
 		goto out;
 	copy_xattrs(in->fd, tmpfd);
@@ -492,8 +493,7 @@ static bool looks_encrypted(int opath_fd)
 }
 
 /* in->lock held. */
-static int attach(struct kfs *fs, struct kinode *in, bool writable,
-		  bool fresh)
+static int attach(struct kfs *fs, struct kinode *in, bool writable, bool fresh)
 {
 	const struct cf_key *key;
 	char label[512];

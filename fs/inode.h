@@ -9,9 +9,9 @@
  * Must not know: FUSE request/reply types (fs/ops.c translates).
  * Thread-safety: the table has one mutex; each inode has its own mutex
  * for its open state; names are under the filesystem's namespace lock.
- * Lock order: inode lock -> kfile lock -> ns_lock -> table_lock.  Renames, unlinks and the rename of a
- * re-encrypted version take the filesystem's namespace lock so a name
- * cannot move between check and use.
+ * Lock order: inode lock -> kfile lock -> ns_lock -> table_lock.  Renames,
+ * unlinks and the rename of a re-encrypted version take the filesystem's
+ * namespace lock so a name cannot move between check and use.
  */
 #ifndef KMSFS_INODE_H
 #define KMSFS_INODE_H
@@ -29,12 +29,12 @@ struct kinode {
 	struct kinode *hnext;
 	dev_t dev;
 	ino_t ino;
-	int fd;         /* O_PATH|O_NOFOLLOW */
-	mode_t type;    /* S_IFMT bits */
+	int fd;		/* O_PATH|O_NOFOLLOW */
+	mode_t type;	/* S_IFMT bits */
 	unsigned depth; /* 0 = root */
 	struct chain *chain;
 	uint64_t nlookup; /* kernel references (table lock) */
-	unsigned pins;    /* internal references (table lock) */
+	unsigned pins;	  /* internal references (table lock) */
 
 	/* last known name, under fs->ns_lock */
 	struct kinode *parent; /* pinned; NULL when name unknown */
@@ -100,8 +100,8 @@ struct kinode *inode_find(struct kfs *fs, dev_t dev, ino_t ino);
 
 /* Open-file state: attach (creating the kfile on first open) and detach
  * (committing and closing it on last release). */
-int inode_open_file(struct kfs *fs, struct kinode *in, int flags,
-		    bool fresh, struct kfile **out);
+int inode_open_file(struct kfs *fs, struct kinode *in, int flags, bool fresh,
+		    struct kfile **out);
 int inode_release_file(struct kfs *fs, struct kinode *in);
 
 /* Path of in relative to the root, for logs ("?" parts if unknown). */

@@ -42,10 +42,11 @@ struct chain {
 	char *label;
 	pthread_mutex_t lock;
 	enum chain_state state;
-	int err;            /* when CH_FAILED */
+	int err; /* when CH_FAILED */
 	time_t failed_at;
-	int writable;       /* 0 unknown, 1 yes, <0 -errno */
-	time_t writable_at; /* when a refusal was decided (add-kms may fix it) */
+	int writable; /* 0 unknown, 1 yes, <0 -errno */
+	time_t
+	    writable_at; /* when a refusal was decided (add-kms may fix it) */
 	struct cf_key *key;
 	struct chain *next; /* bucket or graveyard */
 };
@@ -174,7 +175,8 @@ void keycache_chain_removed(struct keycache *kc, struct chain *c)
 	struct chain **pp;
 
 	pthread_mutex_lock(&kc->lock);
-	for (pp = &kc->bucket[kc_hash(c->dev, c->ino)]; *pp; pp = &(*pp)->next) {
+	for (pp = &kc->bucket[kc_hash(c->dev, c->ino)]; *pp;
+	     pp = &(*pp)->next) {
 		if (*pp == c) {
 			*pp = c->next;
 			c->next = kc->graveyard;
@@ -236,8 +238,8 @@ static int sample_scan(int dirfd, const struct cf_key *key, int depth,
 					 O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 			if (sub >= 0) {
-				r = sample_scan(sub, key, depth - 1, budget,
-						ct, pt);
+				r = sample_scan(sub, key, depth - 1, budget, ct,
+						pt);
 				close(sub);
 			}
 		} else if (de->d_type == DT_REG) {
@@ -268,8 +270,8 @@ static int verify_key(struct chain *c, const struct cf_key *key)
 	if (fd >= 0) {
 		r = sample_check(fd, key, ct, pt);
 		close(fd);
-		if (r == 0 && memcmp(pt, KC_KEYCHECK_TEXT,
-				     strlen(KC_KEYCHECK_TEXT)) != 0)
+		if (r == 0 &&
+		    memcmp(pt, KC_KEYCHECK_TEXT, strlen(KC_KEYCHECK_TEXT)) != 0)
 			r = -EBADMSG;
 		if (r != -EAGAIN)
 			goto out;
@@ -327,7 +329,8 @@ static int chain_unlock(struct keycache *kc, struct chain *c)
 	if (r) {
 		cf_key_free(key);
 		log_err("chain %s: the key does not decrypt its files "
-			"(wrong passphrase or key?)", c->label);
+			"(wrong passphrase or key?)",
+			c->label);
 		return r == -ENOMEM ? r : -ENOKEY;
 	}
 	c->key = key;
@@ -434,7 +437,8 @@ int keycache_key_write(struct keycache *kc, struct chain *c,
 		if (r)
 			log_err("chain %s: refusing to write: a configured KMS "
 				"is not in its ENCRYPTION-INFO; add it with "
-				"`kmsfs add-kms` first", c->label);
+				"`kmsfs add-kms` first",
+				c->label);
 	}
 	r = c->writable < 0 ? -ENOKEY : 0;
 	if (!r)

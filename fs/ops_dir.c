@@ -28,8 +28,7 @@ struct dirhandle {
 
 /* --- directories ------------------------------------------------------- */
 
-void op_opendir(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi)
+void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct dirhandle *d = calloc(1, sizeof(*d));
 	int fd;
@@ -38,7 +37,8 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	fd = openat(node(req, ino)->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd =
+	    openat(node(req, ino)->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || !(d->dp = fdopendir(fd))) {
 		int e = errno;
 
@@ -58,8 +58,8 @@ static long add_entry(fuse_req_t req, fuse_ino_t ino, struct dirent *de,
 		      off_t next, char *p, size_t rem, bool plus)
 {
 	struct fuse_entry_param e = {0};
-	bool dots = strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0;
+	bool dots =
+	    strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0;
 	size_t n;
 	int r;
 
@@ -136,20 +136,19 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	free(buf);
 }
 
-void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
-		       off_t offset, struct fuse_file_info *fi)
+void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
+		struct fuse_file_info *fi)
 {
 	do_readdir(req, ino, size, offset, fi, false);
 }
 
-void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
-			   off_t offset, struct fuse_file_info *fi)
+void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
+		    struct fuse_file_info *fi)
 {
 	do_readdir(req, ino, size, offset, fi, true);
 }
 
-void op_releasedir(fuse_req_t req, fuse_ino_t ino,
-			  struct fuse_file_info *fi)
+void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct dirhandle *d = (struct dirhandle *)(uintptr_t)fi->fh;
 
@@ -160,14 +159,14 @@ void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 }
 
 void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
-			struct fuse_file_info *fi)
+		 struct fuse_file_info *fi)
 {
 	struct dirhandle *d = (struct dirhandle *)(uintptr_t)fi->fh;
 	int fd = dirfd(d->dp);
 
 	(void)ino;
-	fuse_reply_err(req, (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? errno
-								       : 0);
+	fuse_reply_err(req,
+		       (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? errno : 0);
 }
 
 /* --- filesystem-wide, xattrs, access ---------------------------------- */
@@ -194,8 +193,7 @@ static int xattr_path(fuse_req_t req, fuse_ino_t ino, char *buf, size_t len)
 	return 0;
 }
 
-static void reply_xattr(fuse_req_t req, size_t size, const char *val,
-			ssize_t n)
+static void reply_xattr(fuse_req_t req, size_t size, const char *val, ssize_t n)
 {
 	if (n < 0)
 		fuse_reply_err(req, errno);
@@ -205,8 +203,7 @@ static void reply_xattr(fuse_req_t req, size_t size, const char *val,
 		fuse_reply_buf(req, val, (size_t)n);
 }
 
-void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-			size_t size)
+void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	char proc[64], *val = size ? malloc(size) : NULL;
 	int r = xattr_path(req, ino, proc, sizeof(proc));
@@ -231,7 +228,7 @@ void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 }
 
 void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-			const char *value, size_t size, int flags)
+		 const char *value, size_t size, int flags)
 {
 	char proc[64];
 	int r = xattr_path(req, ino, proc, sizeof(proc));
@@ -258,4 +255,3 @@ void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	procpath(proc, sizeof(proc), node(req, ino)->fd);
 	fuse_reply_err(req, access(proc, mask) < 0 ? errno : 0);
 }
-

@@ -62,8 +62,8 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_open(req, fi);
 }
 
-void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
-		      mode_t mode, struct fuse_file_info *fi)
+void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	       struct fuse_file_info *fi)
 {
 	struct kinode *p = node(req, parent);
 	struct kfs *fs = kfs_of(req);
@@ -83,7 +83,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	fd = openat(p->fd, name,
 		    O_CREAT | O_RDWR | O_NOFOLLOW | O_CLOEXEC |
-			    (fi->flags & O_EXCL),
+			(fi->flags & O_EXCL),
 		    mode);
 	if (fd < 0) {
 		fuse_reply_err(req, errno);
@@ -105,7 +105,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 }
 
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		    struct fuse_file_info *fi)
+	     struct fuse_file_info *fi)
 {
 	uint8_t *buf = malloc(size ? size : 1);
 	size_t got = 0;
@@ -128,8 +128,8 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	free(buf);
 }
 
-void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
-		     size_t size, off_t off, struct fuse_file_info *fi)
+void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+	      off_t off, struct fuse_file_info *fi)
 {
 	int r;
 
@@ -150,11 +150,11 @@ void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	(void)ino;
 	/* Only a writer's close publishes: a reader closing must not cut a
 	 * streaming writer's session (that would force a re-encryption). */
-	reply_err(req, hnd(fi)->writable ? kfile_commit(hnd(fi)->kf, false) : 0);
+	reply_err(req,
+		  hnd(fi)->writable ? kfile_commit(hnd(fi)->kf, false) : 0);
 }
 
-void op_release(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi)
+void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct handle *h = hnd(fi);
 	int r;
@@ -166,15 +166,15 @@ void op_release(fuse_req_t req, fuse_ino_t ino,
 }
 
 void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
-		     struct fuse_file_info *fi)
+	      struct fuse_file_info *fi)
 {
 	(void)ino;
 	(void)datasync;
 	reply_err(req, kfile_commit(hnd(fi)->kf, true));
 }
 
-void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
-			 off_t off, off_t len, struct fuse_file_info *fi)
+void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
+		  off_t len, struct fuse_file_info *fi)
 {
 	struct kfile *kf = hnd(fi)->kf;
 	uint64_t end = (uint64_t)off + (uint64_t)len;
@@ -189,4 +189,3 @@ void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 		r = kfile_truncate(kf, end);
 	reply_err(req, r);
 }
-

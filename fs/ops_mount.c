@@ -101,12 +101,13 @@ int kfs_mount(const struct kfs_options *o)
 		goto out;
 	se = fuse_session_new(&args, &kmsfs_ops, sizeof(kmsfs_ops), fs);
 	if (!se) {
-		log_err("invalid FUSE options: %s", o->fuse_opts ? o->fuse_opts
-								 : "");
+		log_err("invalid FUSE options: %s",
+			o->fuse_opts ? o->fuse_opts : "");
 		status = 2;
 		goto out;
 	}
-	if (fuse_set_signal_handlers(se) || fuse_session_mount(se, o->mountpoint)) {
+	if (fuse_set_signal_handlers(se) ||
+	    fuse_session_mount(se, o->mountpoint)) {
 		log_err("cannot mount on %s", o->mountpoint);
 		goto out;
 	}

@@ -25,15 +25,15 @@ struct http_request {
 	const char *method; /* "GET", "POST", "PUT" */
 	const char *url;
 	const char *headers[HTTP_MAX_HEADERS]; /* "Name: value", NULL-ended */
-	const struct buf *body;                /* may be NULL */
-	long timeout_ms;                       /* 0: default 10 s */
-	long connect_timeout_ms;               /* 0: default 3 s */
+	const struct buf *body;		       /* may be NULL */
+	long timeout_ms;		       /* 0: default 10 s */
+	long connect_timeout_ms;	       /* 0: default 3 s */
 };
 
 struct http_response {
-	long status;    /* 0 if no HTTP response was received */
+	long status;	 /* 0 if no HTTP response was received */
 	struct buf body; /* caller inits (secret if it may carry a key) */
-	char header_error_type[128]; /* x-amzn-ErrorType, if any */
+	char header_error_type[128];	 /* x-amzn-ErrorType, if any */
 	char header_metadata_flavor[32]; /* Metadata-Flavor, if any */
 };
 

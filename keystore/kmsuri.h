@@ -21,9 +21,9 @@ struct kmsuri_param {
 };
 
 struct kmsuri {
-	char *scheme;   /* lower case */
-	char *host;     /* "" when absent (the usual scheme:///path) */
-	char *path;     /* percent-decoded, starts with '/' or is "" */
+	char *scheme; /* lower case */
+	char *host;   /* "" when absent (the usual scheme:///path) */
+	char *path;   /* percent-decoded, starts with '/' or is "" */
 	struct kmsuri_param *params;
 	size_t nparams;
 	char *redacted; /* safe to log */

@@ -31,10 +31,10 @@
 #define KS_MAX_BLOB 8192 /* longest wrapped key a provider may return */
 
 struct ks_provider {
-	const char *scheme;            /* canonical name */
-	const char *const *aliases;    /* NULL-terminated, or NULL */
+	const char *scheme;	    /* canonical name */
+	const char *const *aliases; /* NULL-terminated, or NULL */
 	bool built;
-	const char *build_hint;        /* said when !built */
+	const char *build_hint; /* said when !built */
 	int (*open)(struct kmsuri *u, void **state_out);
 	const char *(*master_key_id)(void *state);
 	int (*wrap)(void *state, const struct secret *dk, struct buf *out);

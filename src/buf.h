@@ -40,7 +40,7 @@ int buf_addstr(struct buf *b, const char *s);
 int buf_addch(struct buf *b, char c);
 /* printf-style append; -E2BIG/-ENOMEM as above. */
 int buf_addf(struct buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 /* Make room for extra more bytes without changing len. */
 int buf_grow(struct buf *b, size_t extra);
 

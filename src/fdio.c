@@ -30,8 +30,8 @@ int fdio_read_full(int fd, uint8_t *buf, size_t len, off_t off, size_t *got)
 int fdio_write_all(int fd, const uint8_t *buf, size_t len, off_t off)
 {
 	while (len) {
-		ssize_t n = off < 0 ? write(fd, buf, len)
-				    : pwrite(fd, buf, len, off);
+		ssize_t n =
+		    off < 0 ? write(fd, buf, len) : pwrite(fd, buf, len, off);
 
 		if (n < 0 && errno == EINTR)
 			continue;

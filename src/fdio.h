@@ -14,8 +14,7 @@
 
 /* Read until len bytes or end of file (off < 0: at the current offset).
  * *got < len means end of file.  Returns 0 or -errno. */
-int fdio_read_full(int fd, uint8_t *buf, size_t len, off_t off,
-		   size_t *got);
+int fdio_read_full(int fd, uint8_t *buf, size_t len, off_t off, size_t *got);
 /* Write all len bytes (off < 0: at the current offset).  0 or -errno
  * (-EIO if the file accepts no more bytes without an error). */
 int fdio_write_all(int fd, const uint8_t *buf, size_t len, off_t off);

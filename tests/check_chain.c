@@ -64,8 +64,9 @@ static struct ks_keyring *pass_ring(const char *pass)
 	struct ks_keyring *r;
 
 	ck_assert_int_eq(ks_keyring_new(&r), 0);
-	ck_assert_int_eq(ks_keyring_set_passphrase(r, (const uint8_t *)pass,
-						   strlen(pass)), 0);
+	ck_assert_int_eq(
+	    ks_keyring_set_passphrase(r, (const uint8_t *)pass, strlen(pass)),
+	    0);
 	return r;
 }
 
@@ -150,7 +151,7 @@ END_TEST
 START_TEST(test_cockroach_chain_sample_verification)
 {
 	char *path = tl_shared_path(
-		"vectors/crdb-collection/collection/2023/07/14-211406.03");
+	    "vectors/crdb-collection/collection/2023/07/14-211406.03");
 	struct ks_keyring *good = pass_ring("correct horse battery staple");
 	struct ks_keyring *bad = pass_ring("correct horse battery stapler");
 	const struct cf_key *k;

@@ -46,7 +46,8 @@ int __wrap_cf_seal_chunk(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
 		if (seals[i].idx == idx &&
 		    memcmp(seals[i].iv, iv, CF_IV_SIZE) == 0)
 			ck_abort_msg("nonce reuse: chunk %llu sealed twice "
-				     "under one IV", (unsigned long long)idx);
+				     "under one IV",
+				     (unsigned long long)idx);
 	}
 	if (nseals == capseals) {
 		capseals = capseals ? capseals * 2 : 1024;
@@ -130,8 +131,8 @@ static void teardown(void)
 static struct kfile *open_kf(bool create)
 {
 	struct kfile *kf;
-	int fd = openat(th.dirfd, th.name, O_RDWR | (create ? O_CREAT : 0),
-			0600);
+	int fd =
+	    openat(th.dirfd, th.name, O_RDWR | (create ? O_CREAT : 0), 0600);
 
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(kfile_open(fd, true, key, &host, th.name, &kf), 0);
@@ -150,7 +151,8 @@ static void check_backing(const uint8_t *model, size_t len)
 	snprintf(path, sizeof(path), "%s/%s", th.dir, th.name);
 	ck_assert_int_eq(tl_read_file(path, &ct, &ctlen), 0);
 	ck_assert_uint_eq(ctlen, cf_cipher_size(len));
-	ck_assert_int_eq(tl_ref_decrypt_v2(test_key, ct, ctlen, &pt, &ptlen), 0);
+	ck_assert_int_eq(tl_ref_decrypt_v2(test_key, ct, ctlen, &pt, &ptlen),
+			 0);
 	ck_assert_uint_eq(ptlen, len);
 	ck_assert(len == 0 || memcmp(pt, model, len) == 0);
 	free(ct);
@@ -190,8 +192,8 @@ static uint8_t *pattern(size_t len, unsigned seed)
 
 START_TEST(test_sizes)
 {
-	static const size_t sizes[] = {0, 1, 15, 65535, 65536, 65537, 131071,
-				       131072, 131073, 1048583};
+	static const size_t sizes[] = {0,     1,      15,     65535,  65536,
+				       65537, 131071, 131072, 131073, 1048583};
 	size_t n = sizes[_i];
 	uint8_t *data = pattern(n, 7);
 	struct kfile *kf = open_kf(true);
