@@ -33,7 +33,7 @@
 #include "../src/log.h"
 
 #define KMSURI_MAX 65536
-#define PLACEHOLDER_HOST "kmsfs.invalid"
+#define SYNTHETIC_HOST "kmsfs.invalid"
 
 static const char *const secret_params[] = {
     "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AZURE_CLIENT_SECRET",
@@ -372,10 +372,9 @@ static int curl_split(struct uparse *p)
 
 	if (!h)
 		goto out;
-	if (asprintf(
-		&synth, "kmsfs://%.*s%s",
-		p->authlen ? (int)p->authlen : (int)strlen(PLACEHOLDER_HOST),
-		p->authlen ? p->authority : PLACEHOLDER_HOST, p->rest) < 0) {
+	if (asprintf(&synth, "kmsfs://%.*s%s",
+		     p->authlen ? (int)p->authlen : (int)strlen(SYNTHETIC_HOST),
+		     p->authlen ? p->authority : SYNTHETIC_HOST, p->rest) < 0) {
 		synth = NULL;
 		goto out;
 	}

@@ -246,12 +246,10 @@ START_TEST(test_check_store)
 }
 END_TEST
 
-int main(void)
+static Suite *chain_suite(void)
 {
 	Suite *s = suite_create("chain");
 	TCase *tc = tcase_create("chain");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
@@ -264,9 +262,10 @@ int main(void)
 	tcase_add_test(tc, test_write_refused_for_unknown_kms);
 	tcase_add_test(tc, test_check_store);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return s;
+}
+
+int main(void)
+{
+	return tl_run(chain_suite());
 }
