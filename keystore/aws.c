@@ -5,12 +5,12 @@
  *
  * Wire protocol: AWS JSON 1.1 (POST /, X-Amz-Target TrentService.<Op>,
  * standard base64 blobs), SigV4-signed by sigv4.c with credentials from
- * cred_aws.c.  Transient failures (5xx, KMSInternal, DependencyTimeout,
- * fast connection failures) are retried at most 3 times within a 10 s
- * budget; throttling is returned at once as -EAGAIN so keystore.c can
- * decide; ExpiredToken drops cached temporary credentials and retries
- * once.  Each failure is logged once with the redacted URI, the HTTP
- * status and the AWS error code; request bodies never are.
+ * cred_aws.c.  Throttling and transient failures (429, Throttling,
+ * 5xx, KMSInternal, DependencyTimeout, fast connection failures) are
+ * retried with exponential backoff, at most 3 times within a 10 s
+ * budget, then -EAGAIN; ExpiredToken drops cached temporary credentials
+ * and retries once.  Each failure is logged once with the redacted URI, the
+ * HTTP status and the AWS error code; request bodies never are.
  */
 #include "provider.h"
 
@@ -129,9 +129,8 @@ static int kms_map(long status, const char *code, enum kms_next *next)
 	*next = KMS_FAIL;
 	if (!strcmp(code, "ExpiredTokenException"))
 		*next = KMS_REFRESH;
-	if (status == 429 || code_in(code, throttled))
-		return -EAGAIN;
-	if (status >= 500 || code_in(code, transient)) {
+	if (status == 429 || status >= 500 || code_in(code, throttled) ||
+	    code_in(code, transient)) {
 		*next = KMS_RETRY;
 		return -EAGAIN;
 	}

@@ -112,7 +112,10 @@ int az_http(const struct http_request *req, struct http_response *resp)
 
 	for (size_t i = 0;; i++) {
 		r = http_do(req, resp);
-		if (r || resp->status < 500 || resp->status > 599 || i == 2)
+		/* throttled (429) or unavailable (5xx): back off, retry */
+		if (r || i == 2 ||
+		    (resp->status != 429 &&
+		     (resp->status < 500 || resp->status > 599)))
 			return r;
 		log_debug("azure: HTTP %ld, retrying", resp->status);
 		az_sleep_ms(backoff_ms[i]);

@@ -115,7 +115,8 @@ int gcp_http(const struct http_request *req, struct http_response *resp)
 		struct timespec ts;
 
 		r = http_do(req, resp);
-		if (r || resp->status < 500 || i == 2)
+		/* throttled (429) or unavailable (5xx): back off, retry */
+		if (r || (resp->status < 500 && resp->status != 429) || i == 2)
 			return r;
 		log_debug("gcp: HTTP %ld, retrying", resp->status);
 		ts.tv_sec = backoff_ms[i] / 1000;

@@ -593,7 +593,10 @@ START_TEST(test_faults)
 
 	emu_hook("fault", "{\"mode\":\"throttle\",\"target\":\"kms\"}");
 	ck_assert_int_eq(wrap_only(&s), -EAGAIN);
-	ck_assert_int_eq(emu_count("fault.throttle"), 1); /* not retried */
+	ck_assert_int_eq(emu_count("fault.throttle"), 3); /* retried, bounded */
+	emu_hook("fault",
+		 "{\"mode\":\"throttle\",\"target\":\"kms\",\"count\":1}");
+	ck_assert_int_eq(wrap_only(&s), 0); /* a passing throttle is absorbed */
 	emu_hook("fault", "{\"mode\":\"denied\",\"target\":\"kms\"}");
 	ck_assert_int_eq(wrap_only(&s), -EACCES);
 	emu_hook("fault", "{\"mode\":\"500\",\"target\":\"kms\",\"count\":1}");
@@ -729,10 +732,11 @@ START_TEST(test_error_mapping)
 	     -EACCES,
 	     1},
 	    {{400, NULL, "{\"__type\":\"ValidationException\"}"}, -EINVAL, 1},
-	    {{429, NULL, ""}, -EAGAIN, 1},
+	    /* throttling is retried with backoff, like 5xx */
+	    {{429, NULL, ""}, -EAGAIN, 3},
 	    {{400, NULL, "{\"__type\":\"LimitExceededException\"}"},
 	     -EAGAIN,
-	     1},
+	     3},
 	    {{400, NULL, "{\"__type\":\"DependencyTimeoutException\"}"},
 	     -EAGAIN,
 	     3},
