@@ -17,6 +17,7 @@
 #include "keystore.h"
 
 #include <errno.h>
+#include <time.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -41,6 +42,8 @@ static const struct ks_provider *const scheme_table[] = {
     &ks_provider_azure,
 };
 
+#define KS_DOWN_SECONDS 60 /* how long a silent KMS is tried last */
+
 struct ks_kms {
 	const struct ks_provider *prov;
 	void *state;
@@ -48,6 +51,7 @@ struct ks_kms {
 	const char *key_id; /* owned by state */
 	uint8_t map_key[32];
 	pthread_mutex_t lock; /* serialises calls into prov */
+	time_t down_until;    /* unreachable lately: try it after the others */
 };
 
 struct ks_keyring {
@@ -197,6 +201,9 @@ int ks_kms_unwrap(struct ks_kms *k, const uint8_t *blob, size_t len,
 		return -EPROTO;
 	pthread_mutex_lock(&k->lock);
 	r = k->prov->unwrap(k->state, blob, len, &dk);
+	/* One region's outage should cost one timeout, not one per chain. */
+	k->down_until =
+	    r == -ETIMEDOUT || r == -EAGAIN ? time(NULL) + KS_DOWN_SECONDS : 0;
 	pthread_mutex_unlock(&k->lock);
 	if (!r && (!dk || dk->len != KS_DATA_KEY_SIZE)) {
 		log_err("KMS %s returned a data key of the wrong size",
@@ -503,15 +510,27 @@ static int list_chain(int dirfd, struct encinfo_names *names)
 
 /* Unlock from one decoded file: each KMS of r with an entry, in order.
  * *err keeps the last KMS error. */
+static bool kms_down(struct ks_kms *k)
+{
+	bool down;
+
+	pthread_mutex_lock(&k->lock);
+	down = k->down_until && time(NULL) < k->down_until;
+	pthread_mutex_unlock(&k->lock);
+	return down;
+}
+
+/* Configured order, except that KMSes that just failed to answer go
+ * last (pass 0: the others, pass 1: those). */
 static int unlock_file(struct ks_keyring *r, const struct encinfo *ei,
 		       const char *fname, struct secret **dk_out, int *err)
 {
-	for (size_t j = 0; j < r->n; j++) {
-		struct ks_kms *k = r->kms[j];
+	for (size_t j = 0; j < 2 * r->n; j++) {
+		struct ks_kms *k = r->kms[j % r->n];
 		const struct encinfo_entry *e = entry_of(ei, k);
 		int rc;
 
-		if (!e)
+		if (!e || kms_down(k) != (j >= r->n))
 			continue;
 		rc = ks_kms_unwrap(k, e->val, e->vallen, dk_out);
 		if (!rc)
