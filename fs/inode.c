@@ -87,7 +87,7 @@ static void unref_locked(struct kfs *fs, struct kinode *in, uint64_t nlookup,
 	}
 }
 
-void inode_pin(struct kfs *fs, struct kinode *in)
+static void inode_pin(struct kfs *fs, struct kinode *in)
 {
 	pthread_mutex_lock(&fs->table_lock);
 	in->pins++;
@@ -162,7 +162,8 @@ void inode_name_gone(struct kfs *fs, dev_t dev, ino_t ino,
 	inode_unpin(fs, in);
 }
 
-void inode_label(struct kinode *in, char *out, size_t len)
+/* Path of in relative to the root, for logs ("?" parts if unknown). */
+static void inode_label(struct kinode *in, char *out, size_t len)
 {
 	struct kfs *fs = in->fs;
 	const char *parts[64];

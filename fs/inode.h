@@ -79,7 +79,7 @@ int inode_lookup(struct kfs *fs, struct kinode *parent, const char *name,
 		 struct stat *st, struct kinode **out);
 /* Drop n kernel references; frees when none and not pinned. */
 void inode_forget(struct kfs *fs, struct kinode *in, uint64_t n);
-void inode_pin(struct kfs *fs, struct kinode *in);
+/* Drop a reference taken by inode_find. */
 void inode_unpin(struct kfs *fs, struct kinode *in);
 
 /* stat of the backing object with st_size as the plaintext size. */
@@ -96,6 +96,7 @@ void inode_set_name(struct kfs *fs, struct kinode *in, struct kinode *parent,
  * whichever inode carries it (dev/ino given). */
 void inode_name_gone(struct kfs *fs, dev_t dev, ino_t ino,
 		     struct kinode *parent, const char *name);
+/* The inode of a backing object, pinned (inode_unpin), or NULL. */
 struct kinode *inode_find(struct kfs *fs, dev_t dev, ino_t ino);
 
 /* Open-file state: attach (creating the kfile on first open) and detach
@@ -103,8 +104,5 @@ struct kinode *inode_find(struct kfs *fs, dev_t dev, ino_t ino);
 int inode_open_file(struct kfs *fs, struct kinode *in, int flags, bool fresh,
 		    struct kfile **out);
 int inode_release_file(struct kfs *fs, struct kinode *in);
-
-/* Path of in relative to the root, for logs ("?" parts if unknown). */
-void inode_label(struct kinode *in, char *out, size_t len);
 
 #endif
