@@ -687,9 +687,7 @@ int kfile_read(struct kfile *kf, uint8_t *buf, size_t len, uint64_t off,
 	r = read_locked(kf, buf, len, off, got, ct, pt);
 	pthread_rwlock_unlock(&kf->lock);
 out:
-	if (pt)
-		secret_wipe(pt, CF_CHUNK_SIZE);
-	free(pt);
+	free(pt); /* file data, not key material */
 	free(ct);
 	return r;
 }

@@ -124,8 +124,7 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		reply_err(req, r);
 	else
 		fuse_reply_buf(req, (const char *)buf, got);
-	secret_wipe(buf, got);
-	free(buf);
+	free(buf); /* file data, not key material: it is in the page cache */
 }
 
 void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
