@@ -116,6 +116,19 @@ void cmd_opts_release(struct cmd_opts *o);
  * level). */
 int cmd_common_opt(const struct cmd *c, struct cmd_opts *o, int opt,
 		   const char *arg);
+/* --profile and --log-level checks (log level applied at once); return
+ * an exit status. */
+int cmd_opt_profile(const struct cmd *c, const char *arg);
+int cmd_opt_log_level(const struct cmd *c, const char *arg);
+
+/* The option loop of a command whose only short option is -h: help
+ * prints and returns CMD_HELP_SHOWN, unknown or incomplete options are
+ * one usage line, every other option goes to fn (stop on non-CMD_OK). */
+struct option;
+typedef int (*cmd_opt_fn)(const struct cmd *c, void *ctx, int opt,
+			  const char *arg);
+int cmd_getopt(const struct cmd *c, int argc, char **argv,
+	       const struct option *longopts, cmd_opt_fn fn, void *ctx);
 
 /* Add a KMS URI given on the command line to l, refusing URIs with
  * credential parameters (visible in ps) without echoing them; the message

@@ -46,12 +46,11 @@ static void addkms_opts_release(struct addkms_opts *a)
 	cfg_list_release(&a->new_files);
 }
 
-static int addkms_opt(const struct cmd *c, struct addkms_opts *a, int opt,
-		      const char *arg)
+static int addkms_opt(const struct cmd *c, void *ctx, int opt, const char *arg)
 {
+	struct addkms_opts *a = ctx;
 	struct cfg_list *files =
 	    opt == ADDKMS_OLD_FILE ? &a->old_files : &a->new_files;
-	enum log_level lvl;
 
 	switch (opt) {
 	case ADDKMS_OLD:
@@ -67,18 +66,9 @@ static int addkms_opt(const struct cmd *c, struct addkms_opts *a, int opt,
 		a->all = true;
 		return CMD_OK;
 	case CMD_OPT_PROFILE:
-		if (cfg_check_profile(arg))
-			return cmd_usage(c,
-					 "unknown profile '%s' (the only "
-					 "profile is 'toplevel')",
-					 arg);
-		return CMD_OK;
+		return cmd_opt_profile(c, arg);
 	case CMD_OPT_LOG_LEVEL:
-		if (log_parse_level(arg, &lvl))
-			return cmd_usage(c, "log level must be error, warn, "
-					    "info or debug");
-		log_set_level(lvl);
-		return CMD_OK;
+		return cmd_opt_log_level(c, arg);
 	}
 	return cmd_usage(c, "internal error: option %d", opt);
 }
@@ -119,20 +109,10 @@ static int addkms_parse(const struct cmd *c, int argc, char **argv,
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	int opt, st;
+	int st = cmd_getopt(c, argc, argv, longopts, addkms_opt, a);
 
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		if (opt == 'h') {
-			cmd_help(c, stdout);
-			return CMD_HELP_SHOWN;
-		}
-		if (opt == '?' || opt == ':')
-			return cmd_bad_option(c, opt, argv);
-		st = addkms_opt(c, a, opt, optarg);
-		if (st)
-			return st;
-	}
+	if (st)
+		return st;
 	return addkms_args(c, argc, argv, a);
 }
 

@@ -35,6 +35,11 @@ static int cat_args(const struct cmd *c, int argc, char **argv,
 	return CMD_OK;
 }
 
+static int cat_opt(const struct cmd *c, void *ctx, int opt, const char *arg)
+{
+	return cmd_common_opt(c, ctx, opt, arg);
+}
+
 static int cat_parse(const struct cmd *c, int argc, char **argv,
 		     struct cmd_opts *o, const char **path)
 {
@@ -42,20 +47,10 @@ static int cat_parse(const struct cmd *c, int argc, char **argv,
 	    CMD_KEY_LONGOPTS,
 	    {NULL, 0, NULL, 0},
 	};
-	int opt, st;
+	int st = cmd_getopt(c, argc, argv, longopts, cat_opt, o);
 
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		if (opt == 'h') {
-			cmd_help(c, stdout);
-			return CMD_HELP_SHOWN;
-		}
-		if (opt == '?' || opt == ':')
-			return cmd_bad_option(c, opt, argv);
-		st = cmd_common_opt(c, o, opt, optarg);
-		if (st)
-			return st;
-	}
+	if (st)
+		return st;
 	return cat_args(c, argc, argv, o, path);
 }
 

@@ -177,10 +177,51 @@ static int cmd_set(char **field, const char *arg)
 	return CMD_OK;
 }
 
+int cmd_opt_profile(const struct cmd *c, const char *arg)
+{
+	if (cfg_check_profile(arg))
+		return cmd_usage(c,
+				 "unknown profile '%s' (the only "
+				 "profile is 'toplevel')",
+				 arg);
+	return CMD_OK;
+}
+
+int cmd_opt_log_level(const struct cmd *c, const char *arg)
+{
+	enum log_level lvl;
+
+	if (log_parse_level(arg, &lvl))
+		return cmd_usage(c, "log level must be error, warn, "
+				    "info or debug");
+	log_set_level(lvl); /* now: harden_process() may log */
+	return CMD_OK;
+}
+
+int cmd_getopt(const struct cmd *c, int argc, char **argv,
+	       const struct option *longopts, cmd_opt_fn fn, void *ctx)
+{
+	int opt, st;
+
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		if (opt == 'h') {
+			cmd_help(c, stdout);
+			return CMD_HELP_SHOWN;
+		}
+		if (opt == '?' || opt == ':')
+			return cmd_bad_option(c, opt, argv);
+		st = fn(c, ctx, opt, optarg);
+		if (st)
+			return st;
+	}
+	return CMD_OK;
+}
+
 int cmd_common_opt(const struct cmd *c, struct cmd_opts *o, int opt,
 		   const char *arg)
 {
-	enum log_level lvl;
+	int st;
 
 	switch (opt) {
 	case CMD_OPT_KMS:
@@ -195,18 +236,11 @@ int cmd_common_opt(const struct cmd *c, struct cmd_opts *o, int opt,
 		o->config = arg;
 		return CMD_OK;
 	case CMD_OPT_PROFILE:
-		if (cfg_check_profile(arg))
-			return cmd_usage(c,
-					 "unknown profile '%s' (the only "
-					 "profile is 'toplevel')",
-					 arg);
-		return cmd_set(&o->cli.profile, arg);
+		st = cmd_opt_profile(c, arg);
+		return st ? st : cmd_set(&o->cli.profile, arg);
 	case CMD_OPT_LOG_LEVEL:
-		if (log_parse_level(arg, &lvl))
-			return cmd_usage(c, "log level must be error, warn, "
-					    "info or debug");
-		log_set_level(lvl); /* now: harden_process() may log */
-		return cmd_set(&o->cli.log_level, arg);
+		st = cmd_opt_log_level(c, arg);
+		return st ? st : cmd_set(&o->cli.log_level, arg);
 	}
 	return cmd_usage(c, "internal error: option %d", opt);
 }
