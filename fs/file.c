@@ -232,6 +232,16 @@ void kfile_close(struct kfile *kf)
 	free(kf);
 }
 
+bool kfile_writable(struct kfile *kf)
+{
+	bool w;
+
+	pthread_rwlock_rdlock(&kf->lock);
+	w = kf->writable;
+	pthread_rwlock_unlock(&kf->lock);
+	return w;
+}
+
 void kfile_set_writable_fd(struct kfile *kf, int fd)
 {
 	pthread_rwlock_wrlock(&kf->lock);

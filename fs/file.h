@@ -53,6 +53,8 @@ int kfile_open(int fd, bool writable, const struct cf_key *key,
 	       struct kfile **out);
 /* Close without committing (call kfile_commit first). NULL ok. */
 void kfile_close(struct kfile *kf);
+/* Was the file opened (or upgraded) for writing? */
+bool kfile_writable(struct kfile *kf);
 /* Give a read-only kfile a writable fd (taken over). */
 void kfile_set_writable_fd(struct kfile *kf, int fd);
 /* Start a new empty file's session now, so that closing it without a

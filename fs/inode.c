@@ -319,30 +319,13 @@ static void host_discard(void *ctx, const char *tmpname)
 
 /* --- lookup, stat, chains -------------------------------------------- */
 
-static int chain_for(struct kfs *fs, struct kinode *parent, const char *name,
-		     int fd, bool is_dir, struct chain **out)
+int inode_chain_at(struct kfs *fs, struct kinode *parent, const char *name,
+		   int fd, bool is_dir, struct chain **out)
 {
 	if (is_dir && fs->profile->starts_chain(parent->depth + 1, name))
 		return keycache_chain(fs->kc, fd, name, out);
 	*out = parent->chain;
 	return 0;
-}
-
-int inode_child_chain(struct kfs *fs, struct kinode *parent, const char *name,
-		      bool is_dir, struct chain **out)
-{
-	int fd, r;
-
-	if (!(is_dir && fs->profile->starts_chain(parent->depth + 1, name))) {
-		*out = parent->chain;
-		return 0;
-	}
-	fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	r = keycache_chain(fs->kc, fd, name, out);
-	close(fd);
-	return r;
 }
 
 static int inode_new(struct kfs *fs, struct kinode *parent, const char *name,
@@ -353,7 +336,8 @@ static int inode_new(struct kfs *fs, struct kinode *parent, const char *name,
 
 	if (!in)
 		return -ENOMEM;
-	r = chain_for(fs, parent, name, fd, S_ISDIR(st->st_mode), &in->chain);
+	r = inode_chain_at(fs, parent, name, fd, S_ISDIR(st->st_mode),
+			   &in->chain);
 	if (r) {
 		free(in);
 		return r;
@@ -516,7 +500,6 @@ static int attach(struct kfs *fs, struct kinode *in, bool writable, bool fresh)
 		if (fd < 0)
 			return fd;
 		kfile_set_writable_fd(in->kf, fd);
-		in->kf_writable = true;
 		return 0;
 	}
 	fd = reopen(in->fd, writable);
@@ -528,7 +511,6 @@ static int attach(struct kfs *fs, struct kinode *in, bool writable, bool fresh)
 		close(fd);
 		return r;
 	}
-	in->kf_writable = writable;
 	return fresh ? kfile_begin_new(in->kf) : 0;
 }
 
@@ -539,7 +521,7 @@ int inode_open_file(struct kfs *fs, struct kinode *in, int flags, bool fresh,
 	int r = 0;
 
 	pthread_mutex_lock(&in->lock);
-	if (!in->kf || (writable && !in->kf_writable))
+	if (!in->kf || (writable && !kfile_writable(in->kf)))
 		r = attach(fs, in, writable, fresh);
 	if (!r) {
 		in->nopen++;
@@ -559,7 +541,6 @@ int inode_release_file(struct kfs *fs, struct kinode *in)
 		r = kfile_commit(in->kf, false);
 		kfile_close(in->kf);
 		in->kf = NULL;
-		in->kf_writable = false;
 	}
 	pthread_mutex_unlock(&in->lock);
 	return r;

@@ -40,10 +40,9 @@ struct kinode {
 	struct kinode *parent; /* pinned; NULL when name unknown */
 	char *name;
 
-	pthread_mutex_t lock; /* kf, nopen, kf_writable */
+	pthread_mutex_t lock; /* kf, nopen */
 	struct kfile *kf;
 	unsigned nopen;
-	bool kf_writable;
 	struct kfile_host host;
 	int tmp_dirfd; /* directory of the temporary of a rewrite */
 	/* format version of the backing file, valid while its size and
@@ -85,9 +84,10 @@ void inode_unpin(struct kfs *fs, struct kinode *in);
 /* stat of the backing object with st_size as the plaintext size. */
 int inode_stat(struct kfs *fs, struct kinode *in, struct stat *st);
 
-/* The chain a new entry called name in parent would belong to. */
-int inode_child_chain(struct kfs *fs, struct kinode *parent, const char *name,
-		      bool is_dir, struct chain **out);
+/* The chain the entry fd would belong to under the name name in parent
+ * (its own, if the profile makes it a chain; else the parent's). */
+int inode_chain_at(struct kfs *fs, struct kinode *parent, const char *name,
+		   int fd, bool is_dir, struct chain **out);
 
 /* Record that name in parent is (now) a name of in; NULL parent forgets. */
 void inode_set_name(struct kfs *fs, struct kinode *in, struct kinode *parent,

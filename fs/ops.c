@@ -277,11 +277,14 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 static int start_chain(struct kfs *fs, struct kinode *parent, const char *name)
 {
 	struct chain *c;
-	int r;
+	int fd, r;
 
 	if (!fs->profile->starts_chain(parent->depth + 1, name))
 		return 0;
-	r = inode_child_chain(fs, parent, name, true, &c);
+	fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	r = fd < 0 ? -errno : inode_chain_at(fs, parent, name, fd, true, &c);
+	if (fd >= 0)
+		close(fd);
 	if (!r)
 		r = keycache_chain_create(fs->kc, c);
 	if (r) {
@@ -321,16 +324,6 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		fuse_reply_err(req, errno);
 	else
 		op_lookup(req, parent, name);
-}
-
-/* The chain an existing entry (fd) would have under parent/name. */
-static int chain_at(struct kfs *fs, struct kinode *parent, const char *name,
-		    int fd, bool is_dir, struct chain **out)
-{
-	if (is_dir && fs->profile->starts_chain(parent->depth + 1, name))
-		return keycache_chain(fs->kc, fd, name, out);
-	*out = parent->chain;
-	return 0;
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
@@ -455,9 +448,11 @@ static int check_move(struct kfs *fs, struct kinode *op, const char *name,
 		return -errno;
 	r = fstat(fd, st) < 0 ? -errno : 0;
 	if (!r)
-		r = chain_at(fs, op, name, fd, S_ISDIR(st->st_mode), &from);
+		r = inode_chain_at(fs, op, name, fd, S_ISDIR(st->st_mode),
+				   &from);
 	if (!r)
-		r = chain_at(fs, np, newname, fd, S_ISDIR(st->st_mode), &to);
+		r = inode_chain_at(fs, np, newname, fd, S_ISDIR(st->st_mode),
+				   &to);
 	close(fd);
 	if (!r && from != to)
 		r = -EXDEV;
