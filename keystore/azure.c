@@ -422,7 +422,7 @@ static int az_post(const struct az_kms *k, struct http_request *req,
 			break;
 		}
 		req->headers[0] = (const char *)hdr.data;
-		r = az_http(req, resp);
+		r = http_do_retry(req, resp);
 		if (r || resp->status != 401)
 			break;
 		log_debug("KMS %s: Key Vault answered 401, new token", k->name);

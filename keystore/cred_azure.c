@@ -79,15 +79,6 @@ static bool az_valid_id(const char *s)
 	return n && n < AZ_ID_MAX && strspn(s, AZ_ID_CHARS) == n;
 }
 
-static void az_sleep_ms(long ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000,
-			      .tv_nsec = (ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
 /* Copy an http(s) base URL without trailing '/'; false if unusable. */
 static bool az_copy_url(const char *v, bool https_only, char *out)
 {
@@ -103,23 +94,6 @@ static bool az_copy_url(const char *v, bool https_only, char *out)
 	memcpy(out, v, n);
 	out[n] = '\0';
 	return true;
-}
-
-int az_http(const struct http_request *req, struct http_response *resp)
-{
-	static const long backoff_ms[] = {200, 800};
-	int r;
-
-	for (size_t i = 0;; i++) {
-		r = http_do(req, resp);
-		/* throttled (429) or unavailable (5xx): back off, retry */
-		if (r || i == 2 ||
-		    (resp->status != 429 &&
-		     (resp->status < 500 || resp->status > 599)))
-			return r;
-		log_debug("azure: HTTP %ld, retrying", resp->status);
-		az_sleep_ms(backoff_ms[i]);
-	}
 }
 
 static void az_copy_word(const char *s, size_t n, char *out, size_t outlen)
@@ -304,7 +278,7 @@ static int az_token_app(struct az_cred *c, const struct az_app *app)
 		goto out;
 	req.url = (const char *)url.data;
 	req.body = &form;
-	r = az_http(&req, &resp);
+	r = http_do_retry(&req, &resp);
 	if (!r && resp.status == 200)
 		r = az_store_token(c, &resp.body);
 	else
@@ -407,7 +381,7 @@ static int az_token_mi(struct az_cred *c, enum az_mi kind)
 	req.headers[1] = "Accept: application/json";
 	if (kind == AZ_MI_IMDS)
 		req.connect_timeout_ms = AZ_IMDS_CONNECT_MS;
-	r = az_http(&req, &resp);
+	r = http_do_retry(&req, &resp);
 	if (!r && resp.status == 200)
 		r = az_store_token(c, &resp.body);
 	else

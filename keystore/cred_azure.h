@@ -78,9 +78,6 @@ int az_cred_auth_header(struct az_cred *c, struct buf *hdr);
 /* Forget the cached token (Key Vault answered 401). */
 void az_cred_invalidate(struct az_cred *c);
 
-/* http_do with up to two retries, with backoff, on a 5xx answer.  Same
- * returns as http_do. */
-int az_http(const struct http_request *req, struct http_response *resp);
 /* The error code of an Azure error body ({"error":{"code":..}} from Key
  * Vault, {"error":".."} plus an "AADSTS<n>:" description from the
  * identity platform) as a short printable word, "-" if there is none. */

@@ -291,7 +291,7 @@ static int gcp_fetch_jwt(struct gcp_cred *c)
 	if (r)
 		goto out;
 	req.body = &form;
-	r = gcp_http(&req, &resp);
+	r = http_do_retry(&req, &resp);
 	if (r || resp.status != 200) {
 		r = gcp_fail(c, "token request to", c->token_uri, r, &resp);
 		goto out;
@@ -331,7 +331,7 @@ static int gcp_fetch_metadata(struct gcp_cred *c)
 	if (r)
 		goto out;
 	req.url = (const char *)url.data;
-	r = gcp_http(&req, &resp);
+	r = http_do_retry(&req, &resp);
 	if (r || resp.status != 200) {
 		r = gcp_fail(c, "metadata server", c->ep.metadata, r, &resp);
 		goto out;
@@ -462,7 +462,7 @@ static int gcp_fetch_imp(struct gcp_cred *c)
 	req.url = (const char *)url.data;
 	req.headers[1] = (const char *)auth.data;
 	req.body = &body;
-	r = gcp_http(&req, &resp);
+	r = http_do_retry(&req, &resp);
 	if (!r && resp.status == 401 && c->src != GCP_SRC_BEARER)
 		buf_reset(&c->base.tok); /* refused: fetch anew next time */
 	if (r || resp.status != 200) {

@@ -190,7 +190,7 @@ static int gcp_call(struct gcp_state *s, const char *op, const struct buf *body,
 		if (r)
 			break; /* logged by cred_gcp.c */
 		req.headers[1] = (const char *)auth.data;
-		r = gcp_http(&req, resp);
+		r = http_do_retry(&req, resp);
 		if (!r && resp->status == 401 && attempt == 0 &&
 		    gcp_cred_invalidate(s->cred))
 			continue;

@@ -106,26 +106,6 @@ int gcp_endpoints_load(struct gcp_endpoints *e)
 
 /* --- REST plumbing ----------------------------------------------------- */
 
-int gcp_http(const struct http_request *req, struct http_response *resp)
-{
-	static const long backoff_ms[] = {150, 600};
-	int r;
-
-	for (size_t i = 0;; i++) {
-		struct timespec ts;
-
-		r = http_do(req, resp);
-		/* throttled (429) or unavailable (5xx): back off, retry */
-		if (r || (resp->status < 500 && resp->status != 429) || i == 2)
-			return r;
-		log_debug("gcp: HTTP %ld, retrying", resp->status);
-		ts.tv_sec = backoff_ms[i] / 1000;
-		ts.tv_nsec = (backoff_ms[i] % 1000) * 1000000L;
-		while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-			;
-	}
-}
-
 static void gcp_copy_code(const char *s, char *out, size_t outlen)
 {
 	size_t n = s ? strlen(s) : 0;

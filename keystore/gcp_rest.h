@@ -48,10 +48,6 @@ int gcp_endpoints_load(struct gcp_endpoints *e);
  * names where the URL came from. */
 void gcp_warn_plain(const char *what, const char *url);
 
-/* http_do, retrying 5xx answers up to 3 attempts with a short backoff
- * (under a second of sleeping in all).  Same returns as http_do. */
-int gcp_http(const struct http_request *req, struct http_response *resp);
-
 /* Copy a short error code from an error reply into out: Google's
  * {"error":{"status":"PERMISSION_DENIED"}} or OAuth's
  * {"error":"invalid_grant"}.  Only [A-Za-z0-9_] codes are copied (the

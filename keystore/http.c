@@ -13,6 +13,7 @@
 #include "http.h"
 
 #include <errno.h>
+#include <time.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -320,4 +321,30 @@ int http_do(const struct http_request *req, struct http_response *resp)
 	}
 	http_log_done(req, resp->status, r);
 	return r;
+}
+
+static void http_sleep_ms(long ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000,
+			      .tv_nsec = (ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+int http_do_retry(const struct http_request *req, struct http_response *resp)
+{
+	static const long backoff_ms[] = {200, 800};
+	int r;
+
+	for (size_t i = 0;; i++) {
+		r = http_do(req, resp);
+		/* throttled (429) or unavailable (5xx): back off, retry */
+		if (r || i == 2 ||
+		    (resp->status != 429 &&
+		     (resp->status < 500 || resp->status > 599)))
+			return r;
+		log_debug("http: HTTP %ld, retrying", resp->status);
+		http_sleep_ms(backoff_ms[i]);
+	}
 }

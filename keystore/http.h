@@ -45,6 +45,11 @@ struct http_response {
  * or header values. */
 int http_do(const struct http_request *req, struct http_response *resp);
 
+/* http_do, retried with backoff (0.2 s, then 0.8 s; three attempts) while
+ * the answer is 429 (throttled) or 5xx (unavailable).  Same returns as
+ * http_do; the last answer is left in resp. */
+int http_do_retry(const struct http_request *req, struct http_response *resp);
+
 typedef int (*http_transport_fn)(const struct http_request *req,
 				 struct http_response *resp, void *ctx);
 void http_set_transport(http_transport_fn fn, void *ctx);
