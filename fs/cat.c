@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../src/log.h"
+#include "../lib/log.h"
 #include "cformat.h"
 #include "chain.h"
 #include "keycache.h"

@@ -20,9 +20,9 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include "../src/buf.h"
-#include "../src/fdio.h"
-#include "../src/log.h"
+#include "../lib/buf.h"
+#include "../lib/fdio.h"
+#include "../lib/log.h"
 
 /* EVP takes int lengths: feed a large v1 body in steps of this size. */
 #define GCM_STEP (1u << 30)

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../src/secret.h"
+#include "../lib/secret.h"
 
 #define CF_PREAMBLE "encrypt"
 #define CF_PREAMBLE_LEN 7

@@ -17,8 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../src/fdio.h"
-#include "../src/log.h"
+#include "../lib/fdio.h"
+#include "../lib/log.h"
 
 #define CHUNK ((uint64_t)CF_CHUNK_SIZE)
 #define CT_OFF(i) ((off_t)(CF_HEADER_SIZE + (uint64_t)(i)*CF_CHUNK_CT_SIZE))

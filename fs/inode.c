@@ -21,7 +21,7 @@
 
 #include <openssl/rand.h>
 
-#include "../src/log.h"
+#include "../lib/log.h"
 
 #define KFS_BUCKETS 65536
 

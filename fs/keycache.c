@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../src/log.h"
+#include "../lib/log.h"
 #include "chain.h"
 
 #define KC_BUCKETS 256

@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../src/log.h"
+#include "../lib/log.h"
 
 struct kfs *kfs_of(fuse_req_t req)
 {

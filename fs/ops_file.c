@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../src/log.h"
+#include "../lib/log.h"
 
 /* --- regular files ---------------------------------------------------- */
 

@@ -16,8 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../src/harden.h"
-#include "../src/log.h"
+#include "../lib/harden.h"
+#include "../lib/log.h"
 
 /* --- mounting ---------------------------------------------------------- */
 

@@ -20,7 +20,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../src/log.h"
+#include "../lib/log.h"
 #include "cred_aws.h"
 #include "http.h"
 #include "json.h"

@@ -30,7 +30,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../src/log.h"
+#include "../lib/log.h"
 #include "cred_azure.h"
 #include "json.h"
 

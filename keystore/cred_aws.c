@@ -24,7 +24,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../src/log.h"
+#include "../lib/log.h"
 #include "http.h"
 #include "json.h"
 

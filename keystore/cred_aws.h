@@ -24,8 +24,8 @@
 #include <stdbool.h>
 #include <time.h>
 
-#include "../src/buf.h"
-#include "../src/secret.h"
+#include "../lib/buf.h"
+#include "../lib/secret.h"
 #include "sigv4.h"
 
 #define AWS_REFRESH_EARLY 300 /* seconds before expiry */

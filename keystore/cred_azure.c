@@ -26,8 +26,8 @@
 #include <strings.h>
 #include <time.h>
 
-#include "../src/log.h"
-#include "../src/secret.h"
+#include "../lib/log.h"
+#include "../lib/secret.h"
 #include "json.h"
 
 #define AZ_IMDS_DEFAULT "http://169.254.169.254"

@@ -41,7 +41,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../src/buf.h"
+#include "../lib/buf.h"
 #include "http.h"
 
 #define AZ_URL_MAX 512

@@ -30,7 +30,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "../src/log.h"
+#include "../lib/log.h"
 #include "json.h"
 
 #define GCP_SCOPE_CP "https://www.googleapis.com/auth/cloud-platform"

@@ -25,7 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../src/buf.h"
+#include "../lib/buf.h"
 #include "gcp_rest.h"
 
 struct gcp_cred;

@@ -23,7 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../src/log.h"
+#include "../lib/log.h"
 
 #define WT_VARINT 0
 #define WT_I64 1

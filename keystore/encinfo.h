@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../src/buf.h"
+#include "../lib/buf.h"
 
 #define ENCINFO_PREFIX "ENCRYPTION-INFO"
 #define ENCINFO_FILE_MAX (1u << 20) /* larger files are refused */

@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/log.h"
+#include "../lib/log.h"
 #include "cred_gcp.h"
 #include "gcp_rest.h"
 #include "http.h"

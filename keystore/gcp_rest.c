@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../src/log.h"
+#include "../lib/log.h"
 #include "json.h"
 
 /* --- options --------------------------------------------------------- */

@@ -26,7 +26,7 @@
 
 #include <stddef.h>
 
-#include "../src/buf.h"
+#include "../lib/buf.h"
 #include "http.h"
 
 #define GCP_URL_MAX 512

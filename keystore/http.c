@@ -22,8 +22,8 @@
 
 #include <curl/curl.h>
 
-#include "../src/log.h"
-#include "../src/secret.h"
+#include "../lib/log.h"
+#include "../lib/secret.h"
 
 #define HTTP_DEFAULT_TIMEOUT_MS 10000L
 #define HTTP_DEFAULT_CONNECT_MS 3000L

@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <time.h>
 
-#include "../src/buf.h"
+#include "../lib/buf.h"
 
 #define HTTP_MAX_HEADERS 16
 

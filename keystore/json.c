@@ -18,7 +18,7 @@
 
 #include <json-c/json.h>
 
-#include "../src/secret.h"
+#include "../lib/secret.h"
 
 #define JSON_MAX_DEPTH 32
 

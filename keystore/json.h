@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../src/buf.h"
+#include "../lib/buf.h"
 
 struct json_object;
 

@@ -28,7 +28,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
-#include "../src/log.h"
+#include "../lib/log.h"
 #include "encinfo.h"
 #include "kmsuri.h"
 #include "provider.h"

@@ -25,8 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../src/buf.h"
-#include "../src/secret.h"
+#include "../lib/buf.h"
+#include "../lib/secret.h"
 
 #define KS_DATA_KEY_SIZE 32
 #define KS_SALT_SIZE 16

@@ -29,8 +29,8 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 
-#include "../src/buf.h"
-#include "../src/log.h"
+#include "../lib/buf.h"
+#include "../lib/log.h"
 
 #define KMSURI_MAX 65536
 #define SYNTHETIC_HOST "kmsfs.invalid"

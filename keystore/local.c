@@ -27,7 +27,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
-#include "../src/log.h"
+#include "../lib/log.h"
 
 #define LOCAL_KEY_SIZE 32
 #define LOCAL_VERSION 0x01

@@ -24,8 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../src/buf.h"
-#include "../src/secret.h"
+#include "../lib/buf.h"
+#include "../lib/secret.h"
 #include "kmsuri.h"
 
 #define KS_MAX_BLOB 8192 /* longest wrapped key a provider may return */

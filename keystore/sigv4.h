@@ -19,8 +19,8 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "../src/buf.h"
-#include "../src/secret.h"
+#include "../lib/buf.h"
+#include "../lib/secret.h"
 #include "http.h"
 
 #define SIGV4_MAX_HEADERS 32

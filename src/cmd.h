@@ -22,7 +22,7 @@
 
 #include "../keystore/keystore.h"
 #include "config.h"
-#include "secret.h"
+#include "../lib/secret.h"
 
 #define CMD_OK 0
 #define CMD_FAIL 1

@@ -20,8 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "harden.h"
-#include "log.h"
+#include "../lib/harden.h"
+#include "../lib/log.h"
 
 enum {
 	ADDKMS_OLD = 0x200,

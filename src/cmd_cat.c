@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include "../fs/fs.h"
-#include "harden.h"
-#include "log.h"
+#include "../lib/harden.h"
+#include "../lib/log.h"
 
 /* Positional arguments: [BACKING] PATH.  Returns an exit status. */
 static int cat_args(const struct cmd *c, int argc, char **argv,

@@ -22,7 +22,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "../lib/log.h"
 
 #define CMD_ENV_KMS "KMSFS_KMS"
 

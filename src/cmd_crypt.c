@@ -22,8 +22,8 @@
 #include <unistd.h>
 
 #include "../fs/cformat.h"
-#include "harden.h"
-#include "log.h"
+#include "../lib/harden.h"
+#include "../lib/log.h"
 
 #define CRYPT_KEY_HEX (2 * CF_KEY_SIZE)
 

@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "harden.h"
-#include "log.h"
+#include "../lib/harden.h"
+#include "../lib/log.h"
 
 static void keygen_print_uri(const char *abs)
 {

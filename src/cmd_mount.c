@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 #include "../fs/fs.h"
-#include "harden.h"
-#include "log.h"
+#include "../lib/harden.h"
+#include "../lib/log.h"
 
 #define MOUNTINFO "/proc/self/mountinfo"
 

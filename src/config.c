@@ -21,9 +21,9 @@
 
 #include <libconfig.h>
 
-#include "buf.h"
-#include "log.h"
-#include "secret.h"
+#include "../lib/buf.h"
+#include "../lib/log.h"
+#include "../lib/secret.h"
 
 enum cfg_kind { CFG_STRING, CFG_TEXT, CFG_LIST, CFG_BOOL };
 

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "cmd.h"
-#include "log.h"
+#include "../lib/log.h"
 
 #ifndef KMSFS_VERSION
 #define KMSFS_VERSION "unknown"

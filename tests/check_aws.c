@@ -29,7 +29,7 @@
 #include "../keystore/json.h"
 #include "../keystore/kmsuri.h"
 #include "../keystore/provider.h"
-#include "../src/log.h"
+#include "../lib/log.h"
 
 #ifndef KMSFS_SRCDIR
 #define KMSFS_SRCDIR "."

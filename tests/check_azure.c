@@ -31,7 +31,7 @@
 #include "../keystore/http.h"
 #include "../keystore/json.h"
 #include "../keystore/keystore.h"
-#include "../src/log.h"
+#include "../lib/log.h"
 #include "testlib.h"
 
 #define PYTHON "/usr/bin/python3"

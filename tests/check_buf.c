@@ -1,10 +1,10 @@
 /*
- * check_buf.c - unit tests for src/buf.c against the contract in
- * src/buf.h: growth, the max ceiling (-E2BIG leaves the buffer as it
+ * check_buf.c - unit tests for lib/buf.c against the contract in
+ * lib/buf.h: growth, the max ceiling (-E2BIG leaves the buffer as it
  * was), data[len] == '\0' after every operation, addf, the secret flag,
  * whole-file reads at and over the ceiling, reset and release.
  */
-#include "../src/buf.h"
+#include "../lib/buf.h"
 
 #include <check.h>
 #include <errno.h>

@@ -19,7 +19,7 @@
 
 #include <openssl/sha.h>
 
-#include "../src/log.h"
+#include "../lib/log.h"
 #include "testlib.h"
 
 static const char *const kms3_ids[] = {

@@ -30,7 +30,7 @@
 #include "../keystore/http.h"
 #include "../keystore/json.h"
 #include "../keystore/keystore.h"
-#include "../src/log.h"
+#include "../lib/log.h"
 #include "testlib.h"
 
 #define KEY "projects/p/locations/global/keyRings/r/cryptoKeys/k"

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "../keystore/encinfo.h"
-#include "../src/log.h"
+#include "../lib/log.h"
 #include "testlib.h"
 
 /* Built with cloud providers, these URIs are parsed and found incomplete

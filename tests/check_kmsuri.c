@@ -20,7 +20,7 @@
 #include <openssl/sha.h>
 
 #include "../keystore/keystore.h"
-#include "../src/log.h"
+#include "../lib/log.h"
 #include "testlib.h"
 
 #ifdef KMSFS_CLOUD_KMS

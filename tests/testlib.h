@@ -16,7 +16,7 @@
 
 #include <check.h>
 
-#include "../src/buf.h"
+#include "../lib/buf.h"
 
 #define TL_SHA256_HEX_SIZE 65 /* 64 hex digits and a NUL */
 
