@@ -1,9 +1,10 @@
 /*
  * cat.c - read one file of a collection without mounting (`kmsfs cat`).
  *
- * Walks the path from the backing root with O_NOFOLLOW at every step,
- * asking the layout profile which directory is the file's chain, then
- * unlocks that chain and streams the file through the format layer.
+ * Asks the layout which chain holds the path, opens the file and the
+ * chain directory beneath the backing root without following symbolic
+ * links (the store is untrusted), unlocks the chain and streams the file
+ * through the format layer.
  */
 #include "fs.h"
 
@@ -13,98 +14,95 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../lib/fdio.h"
 #include "../lib/log.h"
 #include "cformat.h"
-#include "chain.h"
 #include "keycache.h"
+#include "layout.h"
 
-/* Open the directory holding the last component of path; *chainfd gets
- * the chain directory.  base receives the last component. */
-static int walk(int rootfd, const struct chain_profile *prof, char *path,
-		int *dirfd_out, int *chainfd_out, char **base)
+/* path without leading slashes or "./"; -ENOENT for a reserved name on
+ * the way (kmsfs's own files are not part of the collection). */
+static int clean_path(const char *path, char *out, size_t len)
 {
-	int dirfd = dup(rootfd), chainfd = dup(rootfd);
-	unsigned depth = 0;
-	char *save = NULL, *tok, *next;
+	const char *p;
 
-	tok = strtok_r(path, "/", &save);
-	while (tok && (next = strtok_r(NULL, "/", &save))) {
-		int sub;
+	while (*path == '/')
+		path++;
+	while (!strncmp(path, "./", 2))
+		path += 2;
+	if (strlen(path) >= len)
+		return -ENAMETOOLONG;
+	strcpy(out, path);
+	for (p = out; *p; p += strcspn(p, "/"), p += *p == '/') {
+		char part[256];
+		size_t n = strcspn(p, "/");
 
-		if (chain_name_reserved(tok) || strcmp(tok, "..") == 0) {
-			close(dirfd);
-			close(chainfd);
+		if (n >= sizeof(part))
+			return -ENAMETOOLONG;
+		memcpy(part, p, n);
+		part[n] = '\0';
+		if (layout_name_reserved(part))
 			return -ENOENT;
-		}
-		sub = openat(dirfd, tok,
-			     O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		close(dirfd);
-		if (sub < 0) {
-			close(chainfd);
-			return -errno;
-		}
-		dirfd = sub;
-		if (prof->starts_chain(++depth, tok)) {
-			close(chainfd);
-			chainfd = dup(sub);
-		}
-		tok = next;
 	}
-	if (!tok || chain_name_reserved(tok)) {
-		close(dirfd);
-		close(chainfd);
-		return -ENOENT;
-	}
-	*dirfd_out = dirfd;
-	*chainfd_out = chainfd;
-	*base = tok;
 	return 0;
+}
+
+static int unlock_chain(struct keycache *kc, int rootfd, const char *chain,
+			const struct cf_key **key)
+{
+	struct chain *c;
+	int fd, r;
+
+	fd = fdio_open_beneath(rootfd, chain, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return fd;
+	r = keycache_chain(kc, fd, chain, &c);
+	close(fd);
+	return r ? r : keycache_key_read(kc, c, key);
 }
 
 int kfs_cat(const char *backing, struct ks_keyring *keys, const char *profile,
 	    const char *path, int out_fd)
 {
-	const struct chain_profile *prof = chain_profile_find(profile);
-	int rootfd = -1, dirfd = -1, chainfd = -1, fd = -1, r;
+	const struct layout_profile *prof = layout_find(profile);
+	char rel[4096], chain[4096];
+	int rootfd = -1, fd = -1, r;
 	struct keycache *kc = NULL;
 	const struct cf_key *key;
-	char *copy = strdup(path), *base = NULL;
-	struct chain *c;
 
-	if (!copy || !prof) {
-		free(copy);
-		return copy ? -EINVAL : -ENOMEM;
+	if (!prof)
+		return -EINVAL;
+	r = clean_path(path, rel, sizeof(rel));
+	if (!r)
+		r = layout_chain_of(prof, rel, false, chain, sizeof(chain));
+	if (!r) {
+		rootfd = open(backing, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		r = rootfd < 0 ? -errno : 0;
 	}
-	rootfd = open(backing, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	r = rootfd < 0 ? -errno
-		       : walk(rootfd, prof, copy, &dirfd, &chainfd, &base);
+	if (!r) {
+		fd = fdio_open_beneath(rootfd, rel, O_RDONLY);
+		r = fd < 0 ? fd : 0;
+	}
 	if (r) {
-		log_err("%s: %s", path, strerror(-r));
+		log_err("%s: %s", path,
+			strerror(r == -EXDEV || r == -ELOOP ? ENOENT : -r));
 		goto out;
 	}
 	r = keycache_new(keys, &kc);
 	if (!r)
-		r = keycache_chain(kc, chainfd, path, &c);
-	if (!r)
-		r = keycache_key_read(kc, c, &key);
+		r = unlock_chain(kc, rootfd, chain, &key);
 	if (r) {
 		log_err("%s: cannot unlock its backup chain", path);
 		goto out;
 	}
-	fd = openat(dirfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	r = fd < 0 ? -errno : cf_decrypt_fd(key, fd, out_fd);
+	r = cf_decrypt_fd(key, fd, out_fd);
 	if (r)
-		log_err("%s: %s", path, fd < 0 ? strerror(-r) : cf_strerror(r));
+		log_err("%s: %s", path, cf_strerror(r));
 out:
 	if (fd >= 0)
 		close(fd);
-	if (dirfd >= 0)
-		close(dirfd);
-	if (chainfd >= 0)
-		close(chainfd);
 	if (rootfd >= 0)
 		close(rootfd);
 	keycache_free(kc);
-	free(copy);
 	return r;
 }

@@ -1,15 +1,15 @@
 /*
- * inode.c - inode table, names, and open-file attachment.
+ * inode.c - the inode table, stat with plaintext sizes, open-file
+ * attachment, and the filesystem's lifecycle.
  *
  * Each inode keeps an O_PATH fd to its backing object, so operations use
- * the *at() calls and never build paths.  The last name an inode was seen
- * under is tracked only for crash-safe rewrites: the new version is
- * written to a temporary beside that name and renamed over it, after
- * checking (under the namespace lock) that the name still points at the
- * inode and that it has a single link.  Otherwise the new version is
- * copied back into the same inode.
+ * the *at() calls and never build paths.  Names and the crash-safe
+ * replacement of rewritten files are fs/ns.c's.
  */
 #include "inode.h"
+
+#include "kfs.h"
+#include "ns.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -87,7 +87,7 @@ static void unref_locked(struct kfs *fs, struct kinode *in, uint64_t nlookup,
 	}
 }
 
-static void inode_pin(struct kfs *fs, struct kinode *in)
+void inode_pin(struct kfs *fs, struct kinode *in)
 {
 	pthread_mutex_lock(&fs->table_lock);
 	in->pins++;
@@ -120,146 +120,28 @@ struct kinode *inode_find(struct kfs *fs, dev_t dev, ino_t ino)
 	return in;
 }
 
-/* ns_lock held. */
-static void set_name_locked(struct kfs *fs, struct kinode *in,
-			    struct kinode *parent, const char *name)
-{
-	struct kinode *old = in->parent;
-	char *copy = parent ? strdup(name) : NULL;
-
-	if (parent && !copy)
-		parent = NULL; /* out of memory: forget the name */
-	if (parent)
-		inode_pin(fs, parent);
-	free(in->name);
-	in->name = copy;
-	in->parent = parent;
-	if (old)
-		inode_unpin(fs, old);
-}
-
-void inode_set_name(struct kfs *fs, struct kinode *in, struct kinode *parent,
-		    const char *name)
-{
-	if (in == fs->root)
-		return;
-	pthread_mutex_lock(&fs->ns_lock);
-	set_name_locked(fs, in, parent, name);
-	pthread_mutex_unlock(&fs->ns_lock);
-}
-
-void inode_name_gone(struct kfs *fs, dev_t dev, ino_t ino,
-		     struct kinode *parent, const char *name)
-{
-	struct kinode *in = inode_find(fs, dev, ino);
-
-	if (!in)
-		return;
-	pthread_mutex_lock(&fs->ns_lock);
-	if (in->parent == parent && in->name && strcmp(in->name, name) == 0)
-		set_name_locked(fs, in, NULL, NULL);
-	pthread_mutex_unlock(&fs->ns_lock);
-	inode_unpin(fs, in);
-}
-
-/* Path of in relative to the root, for logs ("?" parts if unknown). */
-static void inode_label(struct kinode *in, char *out, size_t len)
-{
-	struct kfs *fs = in->fs;
-	const char *parts[64];
-	size_t n = 0, used = 0;
-
-	pthread_mutex_lock(&fs->ns_lock);
-	for (; in && in != fs->root && n < 64; in = in->parent)
-		parts[n++] = in->name ? in->name : "?";
-	out[0] = '\0';
-	while (n-- > 0 && used < len)
-		used +=
-		    (size_t)snprintf(out + used, len - used, "/%s", parts[n]);
-	pthread_mutex_unlock(&fs->ns_lock);
-	if (!out[0])
-		snprintf(out, len, "/");
-}
-
-/* --- crash-safe rewrite: struct kfile_host over an inode ------------- */
-
-static int host_mktemp(void *ctx, int *fd_out, char *name, size_t namelen)
-{
-	struct kinode *in = ctx;
-	struct kfs *fs = in->fs;
-	uint8_t rnd[8];
-	int dirfd, fd;
-
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-		return -EIO;
-	snprintf(name, namelen, "%s%02x%02x%02x%02x%02x%02x%02x%02x",
-		 CHAIN_TMP_PREFIX, rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
-		 rnd[5], rnd[6], rnd[7]);
-	pthread_mutex_lock(&fs->ns_lock);
-	/* Beside the file when its name is known, else at the root (the
-	 * new version is then copied back, see host_replace). */
-	dirfd = openat(in->parent ? in->parent->fd : fs->rootfd, ".",
-		       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	pthread_mutex_unlock(&fs->ns_lock);
-	if (dirfd < 0)
-		return -errno;
-	fd = openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		int r = -errno;
-
-		close(dirfd);
-		return r;
-	}
-	if (in->tmp_dirfd >= 0)
-		close(in->tmp_dirfd);
-	in->tmp_dirfd = dirfd;
-	*fd_out = fd;
-	return 0;
-}
-
-/* A new version must keep the user's extended attributes. */
-static void copy_xattrs(int opath_fd, int tmpfd)
-{
-	char proc[64], names[4096], val[4096];
-	ssize_t n, vn;
-
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", opath_fd);
-	n = listxattr(proc, names, sizeof(names));
-	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(names + i) + 1) {
-		vn = getxattr(proc, names + i, val, sizeof(val));
-		if (vn >= 0 &&
-		    fsetxattr(tmpfd, names + i, val, (size_t)vn, 0) < 0)
-			log_warn("could not keep xattr %s on a rewritten file",
-				 names + i);
-	}
-}
-
-static bool same_dir(int a, int b)
-{
-	struct stat sa, sb;
-
-	return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 &&
-	       sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
-/* Point the inode at the new backing file after the rename. */
-static int rekey(struct kfs *fs, struct kinode *in, int tmpfd)
+/* Point the inode at a new backing file (a re-encrypted version renamed
+ * over the old one).  The new O_PATH fd is dup3'd onto the inode's fd
+ * number, so a thread using in->fd meanwhile sees the old or the new
+ * file, never a closed or reused number. */
+int inode_repoint(struct kfs *fs, struct kinode *in, int newfd)
 {
 	char proc[64];
 	struct stat st;
 	int fd;
 
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", tmpfd);
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", newfd);
 	fd = open(proc, O_PATH | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0) {
+	if (fd < 0 || fstat(fd, &st) < 0 || dup3(fd, in->fd, O_CLOEXEC) < 0) {
+		int r = -errno;
+
 		if (fd >= 0)
 			close(fd);
-		return -errno;
+		return r;
 	}
+	close(fd);
 	pthread_mutex_lock(&fs->table_lock);
 	table_remove(fs, in);
-	close(in->fd);
-	in->fd = fd;
 	in->dev = st.st_dev;
 	in->ino = st.st_ino;
 	table_insert(fs, in);
@@ -267,66 +149,7 @@ static int rekey(struct kfs *fs, struct kinode *in, int tmpfd)
 	return 0;
 }
 
-static int host_replace(void *ctx, const char *tmpname, int tmpfd)
-{
-	struct kinode *in = ctx;
-	struct kfs *fs = in->fs;
-	struct stat cur, named;
-	int r = -ENOTSUP;
-
-	pthread_mutex_lock(&fs->ns_lock);
-	if (!in->parent || fstat(in->fd, &cur) < 0 || cur.st_nlink != 1 ||
-	    !same_dir(in->parent->fd, in->tmp_dirfd))
-		goto out;
-	if (fstatat(in->parent->fd, in->name, &named, AT_SYMLINK_NOFOLLOW) <
-		0 ||
-	    named.st_dev != cur.st_dev || named.st_ino != cur.st_ino)
-		goto out;
-	copy_xattrs(in->fd, tmpfd);
-	/* chown first: it clears set-user-ID, chmod then restores it. */
-	(void)fchown(tmpfd, cur.st_uid, cur.st_gid);
-	(void)fchmod(tmpfd, cur.st_mode & 07777);
-	if (renameat(in->tmp_dirfd, tmpname, in->parent->fd, in->name) < 0) {
-		r = -errno;
-		log_err("rename of a re-encrypted file failed: %s",
-			strerror(-r));
-		goto out;
-	}
-	r = rekey(fs, in, tmpfd);
-	if (fsync(in->tmp_dirfd) < 0 && !r)
-		r = -EIO;
-out:
-	pthread_mutex_unlock(&fs->ns_lock);
-	if (r != -ENOTSUP) {
-		close(in->tmp_dirfd);
-		in->tmp_dirfd = -1;
-	}
-	return r;
-}
-
-static void host_discard(void *ctx, const char *tmpname)
-{
-	struct kinode *in = ctx;
-
-	if (in->tmp_dirfd < 0)
-		return;
-	if (unlinkat(in->tmp_dirfd, tmpname, 0) < 0)
-		log_warn("could not remove temporary %s: %s", tmpname,
-			 strerror(errno));
-	close(in->tmp_dirfd);
-	in->tmp_dirfd = -1;
-}
-
 /* --- lookup, stat, chains -------------------------------------------- */
-
-int inode_chain_at(struct kfs *fs, struct kinode *parent, const char *name,
-		   int fd, bool is_dir, struct chain **out)
-{
-	if (is_dir && fs->profile->starts_chain(parent->depth + 1, name))
-		return keycache_chain(fs->kc, fd, name, out);
-	*out = parent->chain;
-	return 0;
-}
 
 static int inode_new(struct kfs *fs, struct kinode *parent, const char *name,
 		     int fd, const struct stat *st, struct kinode **out)
@@ -336,8 +159,7 @@ static int inode_new(struct kfs *fs, struct kinode *parent, const char *name,
 
 	if (!in)
 		return -ENOMEM;
-	r = inode_chain_at(fs, parent, name, fd, S_ISDIR(st->st_mode),
-			   &in->chain);
+	r = ns_chain_at(fs, parent, name, S_ISDIR(st->st_mode), &in->chain);
 	if (r) {
 		free(in);
 		return r;
@@ -347,12 +169,8 @@ static int inode_new(struct kfs *fs, struct kinode *parent, const char *name,
 	in->ino = st->st_ino;
 	in->type = st->st_mode & S_IFMT;
 	in->depth = parent->depth + 1;
-	in->tmp_dirfd = -1;
 	in->fs = fs;
-	in->host.ctx = in;
-	in->host.mktemp = host_mktemp;
-	in->host.replace = host_replace;
-	in->host.discard = host_discard;
+	ns_host_init(in);
 	pthread_mutex_init(&in->lock, NULL);
 	*out = in;
 	return 0;
@@ -364,7 +182,7 @@ int inode_lookup(struct kfs *fs, struct kinode *parent, const char *name,
 	struct kinode *in, *fresh = NULL;
 	int fd, r;
 
-	if (chain_name_reserved(name))
+	if (layout_name_reserved(name))
 		return -ENOENT;
 	fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
@@ -399,7 +217,7 @@ int inode_lookup(struct kfs *fs, struct kinode *parent, const char *name,
 		inode_destroy(fresh); /* lost a race: closes fd */
 	else if (in->fd != fd)
 		close(fd);
-	inode_set_name(fs, in, parent, name);
+	ns_set_name(fs, in, parent, name);
 	*out = in;
 	return inode_stat(fs, in, st);
 }
@@ -505,7 +323,7 @@ static int attach(struct kfs *fs, struct kinode *in, bool writable, bool fresh)
 	fd = reopen(in->fd, writable);
 	if (fd < 0)
 		return fd;
-	inode_label(in, label, sizeof(label));
+	ns_label(fs, in, label, sizeof(label));
 	r = kfile_open(fd, writable, key, &in->host, label, &in->kf);
 	if (r) {
 		close(fd);
@@ -549,7 +367,7 @@ int inode_release_file(struct kfs *fs, struct kinode *in)
 /* --- the filesystem --------------------------------------------------- */
 
 int kfs_new(const char *backing, struct ks_keyring *keys,
-	    const struct chain_profile *profile, struct kfs **out)
+	    const struct layout_profile *layout, struct kfs **out)
 {
 	struct kfs *fs = calloc(1, sizeof(*fs));
 	struct stat st;
@@ -559,7 +377,7 @@ int kfs_new(const char *backing, struct ks_keyring *keys,
 		return -ENOMEM;
 	fs->rootfd = -1;
 	fs->keys = keys;
-	fs->profile = profile;
+	fs->layout = layout;
 	fs->nbuckets = KFS_BUCKETS;
 	pthread_mutex_init(&fs->table_lock, NULL);
 	pthread_mutex_init(&fs->ns_lock, NULL);

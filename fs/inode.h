@@ -3,15 +3,12 @@
  *
  * Owns: one struct kinode per backing object the kernel knows (keyed by
  * st_dev/st_ino, holding an O_PATH fd, as libfuse's passthrough_ll does),
- * lookup counts, each inode's chain, its last known name (parent inode +
- * entry name, needed to rename a re-encrypted version over it), and the
- * shared open-file state (struct kfile) of regular files.
- * Must not know: FUSE request/reply types (fs/ops.c translates).
- * Thread-safety: the table has one mutex; each inode has its own mutex
- * for its open state; names are under the filesystem's namespace lock.
- * Lock order: inode lock -> kfile lock -> ns_lock -> table_lock.  Renames,
- * unlinks and the rename of a re-encrypted version take the filesystem's
- * namespace lock so a name cannot move between check and use.
+ * lookup counts, each inode's chain, stat with plaintext sizes, and the
+ * shared open-file state (struct kfile) of regular files.  Names (the
+ * last known parent and entry name of each inode) belong to fs/ns.c.
+ * Must not know: FUSE request/reply types (fs/ops*.c translate).
+ * Thread-safety: see the lock order in fs/kfs.h.  The table has one
+ * mutex; each inode has its own mutex for its open state.
  */
 #ifndef KMSFS_INODE_H
 #define KMSFS_INODE_H
@@ -21,9 +18,10 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-#include "chain.h"
 #include "file.h"
 #include "keycache.h"
+
+struct kfs;
 
 struct kinode {
 	struct kinode *hnext;
@@ -53,49 +51,19 @@ struct kinode {
 	struct kfs *fs;
 };
 
-struct kfs {
-	int rootfd; /* O_PATH of the backing root */
-	struct kinode *root;
-	struct keycache *kc;
-	struct ks_keyring *keys;
-	const struct chain_profile *profile;
-	pthread_mutex_t table_lock;
-	pthread_mutex_t ns_lock; /* namespace changes */
-	struct kinode **buckets;
-	size_t nbuckets;
-	size_t count;
-};
-
-/* Open the backing directory and set up the table and key cache.
- * -errno (logged). */
-int kfs_new(const char *backing, struct ks_keyring *keys,
-	    const struct chain_profile *profile, struct kfs **out);
-void kfs_free(struct kfs *fs); /* wipes keys; NULL ok */
-
 /* Look up name in parent (fstatat), finding or adding its inode and
  * taking one kernel reference.  -ENOENT for reserved names. */
 int inode_lookup(struct kfs *fs, struct kinode *parent, const char *name,
 		 struct stat *st, struct kinode **out);
 /* Drop n kernel references; frees when none and not pinned. */
 void inode_forget(struct kfs *fs, struct kinode *in, uint64_t n);
-/* Drop a reference taken by inode_find. */
 void inode_unpin(struct kfs *fs, struct kinode *in);
 
 /* stat of the backing object with st_size as the plaintext size. */
 int inode_stat(struct kfs *fs, struct kinode *in, struct stat *st);
 
-/* The chain the entry fd would belong to under the name name in parent
- * (its own, if the profile makes it a chain; else the parent's). */
-int inode_chain_at(struct kfs *fs, struct kinode *parent, const char *name,
-		   int fd, bool is_dir, struct chain **out);
-
-/* Record that name in parent is (now) a name of in; NULL parent forgets. */
-void inode_set_name(struct kfs *fs, struct kinode *in, struct kinode *parent,
-		    const char *name);
-/* After an unlink/rmdir/rename away of parent/name: forget that name in
- * whichever inode carries it (dev/ino given). */
-void inode_name_gone(struct kfs *fs, dev_t dev, ino_t ino,
-		     struct kinode *parent, const char *name);
+/* Take / drop an internal reference (not the kernel's). */
+void inode_pin(struct kfs *fs, struct kinode *in);
 /* The inode of a backing object, pinned (inode_unpin), or NULL. */
 struct kinode *inode_find(struct kfs *fs, dev_t dev, ino_t ino);
 
@@ -104,5 +72,9 @@ struct kinode *inode_find(struct kfs *fs, dev_t dev, ino_t ino);
 int inode_open_file(struct kfs *fs, struct kinode *in, int flags, bool fresh,
 		    struct kfile **out);
 int inode_release_file(struct kfs *fs, struct kinode *in);
+
+/* Point in at the backing file newfd (any fd of it) after a rename over
+ * its old one.  0 or -errno; in->fd keeps its number. */
+int inode_repoint(struct kfs *fs, struct kinode *in, int newfd);
 
 #endif

@@ -25,8 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../lib/fdio.h"
 #include "../lib/log.h"
-#include "chain.h"
+#include "layout.h"
 
 #define KC_BUCKETS 256
 #define KC_RETRY_SECONDS 5
@@ -231,7 +232,7 @@ static int sample_scan(int dirfd, const struct cf_key *key, int depth,
 		if (de->d_name[0] == '.' &&
 		    (!de->d_name[1] || strcmp(de->d_name, "..") == 0))
 			continue;
-		if (chain_name_reserved(de->d_name))
+		if (layout_name_reserved(de->d_name))
 			continue;
 		if (de->d_type == DT_DIR && depth > 0) {
 			int sub = openat(dirfd, de->d_name,
@@ -266,7 +267,7 @@ static int verify_key(struct chain *c, const struct cf_key *key)
 		r = -ENOMEM;
 		goto out;
 	}
-	fd = openat(c->dirfd, CHAIN_KEYCHECK_NAME, O_RDONLY | O_CLOEXEC);
+	fd = openat(c->dirfd, LAYOUT_KEYCHECK_NAME, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
 		r = sample_check(fd, key, ct, pt);
 		close(fd);
@@ -302,7 +303,7 @@ static int write_keycheck(struct chain *c, const struct cf_key *key)
 			  out + CF_HEADER_SIZE);
 	if (r)
 		return r;
-	fd = openat(c->dirfd, CHAIN_KEYCHECK_NAME,
+	fd = openat(c->dirfd, LAYOUT_KEYCHECK_NAME,
 		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
@@ -448,59 +449,41 @@ out:
 	return r;
 }
 
-static bool has_encinfo(int dirfd)
-{
-	return faccessat(dirfd, KS_ENCINFO_NAME, F_OK, 0) == 0;
-}
-
-static int try_chain(struct keycache *kc, int dirfd, const char *label,
-		     int *tried)
+/* Unlock one chain (by its path) in a fresh lookup. */
+static int try_chain(struct keycache *kc, int rootfd, const char *path)
 {
 	const struct cf_key *key;
 	struct chain *c;
-	int r;
+	int fd, r;
 
-	if (!has_encinfo(dirfd))
-		return -ENOENT;
-	(*tried)++;
-	r = keycache_chain(kc, dirfd, label, &c);
+	fd = fdio_open_beneath(rootfd, path, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return fd;
+	r = keycache_chain(kc, fd, path, &c);
+	close(fd);
 	return r ? r : keycache_key_read(kc, c, &key);
 }
 
-int keycache_check_store(struct keycache *kc, int rootfd)
+int keycache_check_store(struct keycache *kc,
+			 const struct layout_profile *layout, int rootfd)
 {
-	int tried = 0, last = 0, r, fd;
-	struct dirent *de;
-	DIR *d;
+	int tried = 0, last = 0, r = 0;
+	char **chains;
 
-	r = try_chain(kc, rootfd, "/", &tried);
-	if (r != -ENOENT)
-		last = r;
-	if (r == 0)
-		return 0;
-	fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
-		return -EIO;
+	r = layout_chains(layout, rootfd, &chains);
+	if (r) {
+		log_err("cannot list the chains of the store: %s",
+			strerror(-r));
+		return r;
 	}
-	while ((de = readdir(d))) {
-		int sub;
-
-		if (de->d_name[0] == '.' || chain_name_reserved(de->d_name))
-			continue;
-		sub = openat(rootfd, de->d_name,
-			     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (sub < 0)
-			continue;
-		r = try_chain(kc, sub, de->d_name, &tried);
-		close(sub);
+	for (size_t i = 0; chains[i]; i++) {
+		tried++;
+		r = try_chain(kc, rootfd, chains[i]);
 		if (r == 0)
 			break;
-		if (r != -ENOENT)
-			last = r;
+		last = r;
 	}
-	closedir(d);
+	layout_list_free(chains);
 	if (r == 0 || tried == 0)
 		return 0;
 	if (!last || last == -ENOKEY || last == -EBADMSG)

@@ -18,6 +18,7 @@
 
 #include "../keystore/keystore.h"
 #include "cformat.h"
+#include "layout.h"
 
 struct chain;
 struct keycache;
@@ -58,10 +59,11 @@ void keycache_chain_removed(struct keycache *kc, struct chain *c);
 
 const char *keycache_chain_label(const struct chain *c);
 
-/* Mount-time check: try the collection root, then each directory the
- * profile makes a chain (depth 1 here), until one chain unlocks.  0 if
- * one did or no chain exists; else the error of the last attempt, with
- * a user-facing line logged. */
-int keycache_check_store(struct keycache *kc, int rootfd);
+/* Mount-time check: try each chain of the store that has an
+ * ENCRYPTION-INFO (layout_chains: the root's first) until one unlocks.
+ * 0 if one did or no chain exists; else the error of the last attempt,
+ * with a user-facing line logged. */
+int keycache_check_store(struct keycache *kc,
+			 const struct layout_profile *layout, int rootfd);
 
 #endif

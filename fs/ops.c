@@ -1,11 +1,13 @@
 /*
- * ops.c - FUSE low-level handlers for names (lookup, mkdir, rename, ...),
- * the shared helpers, and the operations table.
+ * ops.c - FUSE low-level handlers for names and attributes (lookup,
+ * mkdir, rename, setattr, ...), the shared helpers, and the operations
+ * table.
  *
- * Design: passthrough_ll style (inode table over O_PATH fds).  Regular
- * file data goes through struct kfile; everything else (directories,
- * symlinks, FIFOs, metadata, xattrs) passes through to the backing store.
- * The kernel does permission checks (default_permissions).
+ * Design: passthrough_ll style (inode table over O_PATH fds).  Every
+ * handler translates its arguments, calls the FUSE-free core (fs/ns.c
+ * for names, fs/attr.c for attributes, fs/inode.c for the table) and
+ * narrows the error for the kernel; the policy lives in the core.  The
+ * kernel does permission checks (default_permissions).
  */
 #define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
 
@@ -21,7 +23,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../lib/log.h"
+#include "attr.h"
+#include "ns.h"
 
 struct kfs *kfs_of(fuse_req_t req)
 {
@@ -59,11 +62,6 @@ int narrow(int r)
 void reply_err(fuse_req_t req, int r)
 {
 	fuse_reply_err(req, r ? narrow(r) : 0);
-}
-
-void procpath(char *buf, size_t len, int fd)
-{
-	snprintf(buf, len, "/proc/self/fd/%d", fd);
 }
 
 int do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -135,387 +133,116 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_attr(req, &st, TIMEOUT);
 }
 
-/* Truncate a regular file, through its open handle or a temporary one. */
-static int set_size(struct kfs *fs, struct kinode *in,
-		    struct fuse_file_info *fi, off_t size)
+/* struct stat + FUSE_SET_ATTR_* -> the core's struct kattr. */
+static void to_kattr(const struct stat *attr, int valid, struct kattr *a)
 {
-	struct kfile *kf;
-	int r;
+	static const struct {
+		int fuse;
+		unsigned k;
+	} map[] = {
+	    {FUSE_SET_ATTR_MODE, KATTR_MODE},
+	    {FUSE_SET_ATTR_UID, KATTR_UID},
+	    {FUSE_SET_ATTR_GID, KATTR_GID},
+	    {FUSE_SET_ATTR_SIZE, KATTR_SIZE},
+	    {FUSE_SET_ATTR_ATIME, KATTR_ATIME},
+	    {FUSE_SET_ATTR_MTIME, KATTR_MTIME},
+	    {FUSE_SET_ATTR_ATIME_NOW, KATTR_ATIME_NOW},
+	    {FUSE_SET_ATTR_MTIME_NOW, KATTR_MTIME_NOW},
+	};
 
-	if (in->type != S_IFREG)
-		return in->type == S_IFDIR ? -EISDIR : -EINVAL;
-	if (fi && hnd(fi)->writable)
-		return kfile_truncate(hnd(fi)->kf, (uint64_t)size);
-	r = inode_open_file(fs, in, O_RDWR, false, &kf);
-	if (r)
-		return r;
-	r = kfile_truncate(kf, (uint64_t)size);
-	if (!r)
-		r = kfile_commit(kf, false);
-	inode_release_file(fs, in);
-	return r;
-}
-
-static int set_times(struct kinode *in, const struct stat *attr, int valid)
-{
-	struct timespec tv[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
-	char proc[64];
-	int r;
-
-	if (valid & FUSE_SET_ATTR_ATIME_NOW)
-		tv[0].tv_nsec = UTIME_NOW;
-	else if (valid & FUSE_SET_ATTR_ATIME)
-		tv[0] = attr->st_atim;
-	if (valid & FUSE_SET_ATTR_MTIME_NOW)
-		tv[1].tv_nsec = UTIME_NOW;
-	else if (valid & FUSE_SET_ATTR_MTIME)
-		tv[1] = attr->st_mtim;
-	if (in->type == S_IFLNK) {
-		r = utimensat(in->fd, "", tv, AT_EMPTY_PATH);
-	} else {
-		procpath(proc, sizeof(proc), in->fd);
-		r = utimensat(AT_FDCWD, proc, tv, 0);
-	}
-	return r < 0 ? -errno : 0;
+	a->valid = 0;
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (valid & map[i].fuse)
+			a->valid |= map[i].k;
+	a->mode = attr->st_mode;
+	a->uid = attr->st_uid;
+	a->gid = attr->st_gid;
+	a->size = (uint64_t)attr->st_size;
+	a->atime = attr->st_atim;
+	a->mtime = attr->st_mtim;
 }
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int valid, struct fuse_file_info *fi)
 {
-	struct kinode *in = node(req, ino);
-	char proc[64];
-	int r = 0;
+	struct kfile *kf = fi && hnd(fi)->writable ? hnd(fi)->kf : NULL;
+	struct kattr a;
+	int r;
 
-	procpath(proc, sizeof(proc), in->fd);
-	if ((valid & FUSE_SET_ATTR_MODE) && chmod(proc, attr->st_mode) < 0)
-		r = -errno;
-	if (!r && (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
-		uid_t uid =
-		    valid & FUSE_SET_ATTR_UID ? attr->st_uid : (uid_t)-1;
-		gid_t gid =
-		    valid & FUSE_SET_ATTR_GID ? attr->st_gid : (gid_t)-1;
-
-		if (fchownat(in->fd, "", uid, gid,
-			     AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
-			r = -errno;
-	}
-	if (!r && (valid & FUSE_SET_ATTR_SIZE))
-		r = set_size(kfs_of(req), in, fi, attr->st_size);
-	if (!r && (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
-			    FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)))
-		r = set_times(in, attr, valid);
-	if (r) {
+	to_kattr(attr, valid, &a);
+	r = attr_set(kfs_of(req), node(req, ino), kf, &a);
+	if (r)
 		reply_err(req, r);
-		return;
-	}
-	op_getattr(req, ino, fi);
+	else
+		op_getattr(req, ino, fi);
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	char buf[PATH_MAX + 1];
-	ssize_t n = readlinkat(node(req, ino)->fd, "", buf, sizeof(buf));
+	int r = attr_readlink(node(req, ino), buf, sizeof(buf));
 
-	if (n < 0 || n == (ssize_t)sizeof(buf)) {
-		fuse_reply_err(req, n < 0 ? errno : ENAMETOOLONG);
-		return;
-	}
-	buf[n] = '\0';
-	fuse_reply_readlink(req, buf);
+	if (r)
+		reply_err(req, r);
+	else
+		fuse_reply_readlink(req, buf);
 }
 
-/* Write a valid empty ciphertext (header + empty final chunk). */
-static int make_empty(struct kfs *fs, struct kinode *parent, const char *name,
-		      mode_t mode)
+/* The reply of every operation that makes a name. */
+static void reply_made(fuse_req_t req, fuse_ino_t parent, const char *name,
+		       int r)
 {
-	const struct cf_key *key;
-	uint8_t buf[CF_HEADER_SIZE + CF_TAG_SIZE], iv[CF_IV_SIZE];
-	int fd, r;
-
-	r = keycache_key_write(fs->kc, parent->chain, &key);
-	if (!r)
-		r = cf_iv_random(iv);
 	if (r)
-		return r;
-	cf_header_build(iv, buf);
-	r = cf_seal_chunk(key, iv, 0, iv, 0, buf + CF_HEADER_SIZE);
-	if (r)
-		return r;
-	fd = openat(parent->fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-		    mode);
-	if (fd < 0)
-		return -errno;
-	r = write(fd, buf, sizeof(buf)) == (ssize_t)sizeof(buf) ? 0 : -EIO;
-	close(fd);
-	if (r)
-		unlinkat(parent->fd, name, 0);
-	return r;
+		reply_err(req, r);
+	else
+		op_lookup(req, parent, name);
 }
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode, dev_t rdev)
 {
-	struct kinode *p = node(req, parent);
-	int r = 0;
-
-	if (chain_name_reserved(name))
-		r = -EPERM;
-	else if (S_ISREG(mode))
-		r = make_empty(kfs_of(req), p, name, mode & 07777);
-	else if (S_ISFIFO(mode) || S_ISSOCK(mode))
-		r = mknodat(p->fd, name, mode, rdev) < 0 ? -errno : 0;
-	else
-		r = -EPERM; /* no device nodes in a backup store */
-	if (r)
-		reply_err(req, r);
-	else
-		op_lookup(req, parent, name);
-}
-
-/* A new directory that starts a chain gets its key and ENCRYPTION-INFO
- * now; if that fails the directory is removed again. */
-static int start_chain(struct kfs *fs, struct kinode *parent, const char *name)
-{
-	struct chain *c;
-	int fd, r;
-
-	if (!fs->profile->starts_chain(parent->depth + 1, name))
-		return 0;
-	fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	r = fd < 0 ? -errno : inode_chain_at(fs, parent, name, fd, true, &c);
-	if (fd >= 0)
-		close(fd);
-	if (!r)
-		r = keycache_chain_create(fs->kc, c);
-	if (r) {
-		log_err("mkdir %s: could not create the chain's key: %s", name,
-			strerror(narrow(r)));
-		unlinkat(parent->fd, name, AT_REMOVEDIR);
-	}
-	return r;
+	reply_made(req, parent, name,
+		   ns_mknod(kfs_of(req), node(req, parent), name, mode, rdev));
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode)
 {
-	struct kinode *p = node(req, parent);
-	int r = 0;
-
-	if (chain_name_reserved(name))
-		r = -EPERM;
-	else if (mkdirat(p->fd, name, mode) < 0)
-		r = -errno;
-	else
-		r = start_chain(kfs_of(req), p, name);
-	if (r)
-		reply_err(req, r);
-	else
-		op_lookup(req, parent, name);
+	reply_made(req, parent, name,
+		   ns_mkdir(kfs_of(req), node(req, parent), name, mode));
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		       const char *name)
 {
-	struct kinode *p = node(req, parent);
-
-	if (chain_name_reserved(name))
-		reply_err(req, -EPERM);
-	else if (symlinkat(link, p->fd, name) < 0)
-		fuse_reply_err(req, errno);
-	else
-		op_lookup(req, parent, name);
+	reply_made(req, parent, name,
+		   ns_symlink(kfs_of(req), node(req, parent), name, link));
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		    const char *newname)
 {
-	struct kinode *in = node(req, ino), *np = node(req, newparent);
-	struct kfs *fs = kfs_of(req);
-	char proc[64];
-	int r = 0;
-
-	procpath(proc, sizeof(proc), in->fd);
-	if (chain_name_reserved(newname))
-		r = -EPERM;
-	else if (in->chain != np->chain)
-		r = -EXDEV; /* the data is sealed under another chain's key */
-	if (!r) {
-		pthread_mutex_lock(&fs->ns_lock);
-		if (linkat(AT_FDCWD, proc, np->fd, newname, AT_SYMLINK_FOLLOW) <
-		    0)
-			r = -errno;
-		pthread_mutex_unlock(&fs->ns_lock);
-	}
-	if (r)
-		reply_err(req, r);
-	else
-		op_lookup(req, newparent, newname);
+	reply_made(req, newparent, newname,
+		   ns_link(kfs_of(req), node(req, ino), node(req, newparent),
+			   newname));
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct kinode *p = node(req, parent);
-	struct kfs *fs = kfs_of(req);
-	struct stat st;
-	int r = 0;
-
-	if (chain_name_reserved(name)) {
-		fuse_reply_err(req, ENOENT);
-		return;
-	}
-	pthread_mutex_lock(&fs->ns_lock);
-	if (fstatat(p->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    unlinkat(p->fd, name, 0) < 0)
-		r = -errno;
-	pthread_mutex_unlock(&fs->ns_lock);
-	if (!r)
-		inode_name_gone(fs, st.st_dev, st.st_ino, p, name);
-	reply_err(req, r);
-}
-
-/* Entries of a directory that are not kmsfs's own: 0 empty, 1 not. */
-static int dir_has_user_entries(int dirfd)
-{
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
-	struct dirent *de;
-	DIR *d;
-
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
-		return -errno;
-	}
-	while (!r && (de = readdir(d))) {
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
-		    !chain_name_reserved(de->d_name))
-			r = 1;
-	}
-	if (!r) {
-		rewinddir(d);
-		while ((de = readdir(d))) {
-			if (chain_name_reserved(de->d_name))
-				unlinkat(dirfd, de->d_name, 0);
-		}
-	}
-	closedir(d);
-	return r;
+	reply_err(req, ns_unlink(kfs_of(req), node(req, parent), name));
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct kinode *p = node(req, parent);
-	struct kfs *fs = kfs_of(req);
-	struct chain *c = NULL;
-	struct stat st;
-	int r, fd;
-
-	if (chain_name_reserved(name)) {
-		fuse_reply_err(req, ENOENT);
-		return;
-	}
-	pthread_mutex_lock(&fs->ns_lock);
-	fd = openat(p->fd, name,
-		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	r = fd < 0 ? -errno : dir_has_user_entries(fd);
-	if (r == 1)
-		r = -ENOTEMPTY;
-	if (!r && fstat(fd, &st) < 0)
-		r = -errno;
-	if (!r && fs->profile->starts_chain(p->depth + 1, name))
-		r = keycache_chain(fs->kc, fd, name, &c);
-	if (!r && unlinkat(p->fd, name, AT_REMOVEDIR) < 0)
-		r = -errno;
-	pthread_mutex_unlock(&fs->ns_lock);
-	if (fd >= 0)
-		close(fd);
-	if (!r && c)
-		keycache_chain_removed(fs->kc, c);
-	if (!r)
-		inode_name_gone(fs, st.st_dev, st.st_ino, p, name);
-	reply_err(req, r);
-}
-
-/* Would moving the entry at (op, name) to (np, newname) change the key
- * its data is sealed under?  Then the move would make it unreadable. */
-static int check_move(struct kfs *fs, struct kinode *op, const char *name,
-		      struct kinode *np, const char *newname, struct stat *st)
-{
-	struct chain *from, *to;
-	int fd, r;
-
-	fd = openat(op->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	r = fstat(fd, st) < 0 ? -errno : 0;
-	if (!r)
-		r = inode_chain_at(fs, op, name, fd, S_ISDIR(st->st_mode),
-				   &from);
-	if (!r)
-		r = inode_chain_at(fs, np, newname, fd, S_ISDIR(st->st_mode),
-				   &to);
-	close(fd);
-	if (!r && from != to)
-		r = -EXDEV;
-	return r;
-}
-
-static int do_rename(struct kfs *fs, struct kinode *op, const char *name,
-		     struct kinode *np, const char *newname, unsigned flags)
-{
-	struct stat src, dst;
-	bool had_dst;
-	int r;
-
-	r = check_move(fs, op, name, np, newname, &src);
-	if (r)
-		return r;
-	had_dst = fstatat(np->fd, newname, &dst, AT_SYMLINK_NOFOLLOW) == 0;
-	if (had_dst && (flags & RENAME_EXCHANGE)) {
-		r = check_move(fs, np, newname, op, name, &dst);
-		if (r)
-			return r;
-	}
-	pthread_mutex_lock(&fs->ns_lock);
-	r = renameat2(op->fd, name, np->fd, newname, flags) < 0 ? -errno : 0;
-	pthread_mutex_unlock(&fs->ns_lock);
-	if (r)
-		return r;
-	if (had_dst && !(flags & RENAME_EXCHANGE))
-		inode_name_gone(fs, dst.st_dev, dst.st_ino, np, newname);
-	if (had_dst && (flags & RENAME_EXCHANGE)) {
-		struct kinode *other = inode_find(fs, dst.st_dev, dst.st_ino);
-
-		if (other) {
-			inode_set_name(fs, other, op, name);
-			inode_unpin(fs, other);
-		}
-	}
-	{
-		struct kinode *moved = inode_find(fs, src.st_dev, src.st_ino);
-
-		if (moved) {
-			moved->depth = np->depth + 1;
-			inode_set_name(fs, moved, np, newname);
-			inode_unpin(fs, moved);
-		}
-	}
-	return 0;
+	reply_err(req, ns_rmdir(kfs_of(req), node(req, parent), name));
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      fuse_ino_t newparent, const char *newname,
 		      unsigned int flags)
 {
-	int r;
-
-	if (chain_name_reserved(name) || chain_name_reserved(newname))
-		r = -EPERM;
-	else if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE))
-		r = -EINVAL;
-	else
-		r = do_rename(kfs_of(req), node(req, parent), name,
-			      node(req, newparent), newname, flags);
-	reply_err(req, r);
+	reply_err(req, ns_rename(kfs_of(req), node(req, parent), name,
+				 node(req, newparent), newname, flags));
 }
 
 const struct fuse_lowlevel_ops kmsfs_ops = {

@@ -1,6 +1,6 @@
 /*
- * ops_dir.c - FUSE handlers for directory listings (kmsfs's own names
- * hidden), statfs, extended attributes (passed through) and access.
+ * ops_dir.c - FUSE handlers for directory listings (fs/dir.c hides
+ * kmsfs's own names), statfs, extended attributes and access (fs/attr.c).
  */
 #define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
 
@@ -16,36 +16,23 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../lib/log.h"
-#include <sys/statvfs.h>
-#include <sys/xattr.h>
+#include "attr.h"
+#include "dir.h"
 
-struct dirhandle {
-	DIR *dp;
-	struct dirent *entry;
-	off_t offset;
-};
+static struct kdir *dirh(struct fuse_file_info *fi)
+{
+	return (struct kdir *)(uintptr_t)fi->fh;
+}
 
 /* --- directories ------------------------------------------------------- */
 
 void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct dirhandle *d = calloc(1, sizeof(*d));
-	int fd;
+	struct kdir *d;
+	int r = kdir_open(node(req, ino), &d);
 
-	if (!d) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	fd =
-	    openat(node(req, ino)->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || !(d->dp = fdopendir(fd))) {
-		int e = errno;
-
-		if (fd >= 0)
-			close(fd);
-		free(d);
-		fuse_reply_err(req, e);
+	if (r) {
+		reply_err(req, r);
 		return;
 	}
 	fi->fh = (uintptr_t)d;
@@ -86,9 +73,11 @@ static long add_entry(fuse_req_t req, fuse_ino_t ino, struct dirent *de,
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		       off_t offset, struct fuse_file_info *fi, bool plus)
 {
-	struct dirhandle *d = (struct dirhandle *)(uintptr_t)fi->fh;
+	struct kdir *d = dirh(fi);
 	char *buf = calloc(1, size), *p = buf;
+	struct dirent *de;
 	size_t rem = size;
+	off_t next;
 	long n;
 	int err = 0;
 
@@ -96,38 +85,23 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if (offset != d->offset) {
-		seekdir(d->dp, offset);
-		d->entry = NULL;
-		d->offset = offset;
-	}
+	kdir_seek(d, offset);
 	for (;;) {
-		if (!d->entry) {
-			errno = 0;
-			d->entry = readdir(d->dp);
-			if (!d->entry) {
-				err = errno;
-				break;
-			}
+		err = narrow(kdir_peek(d, &de, &next));
+		if (err || !de)
+			break;
+		n = add_entry(req, ino, de, next, p, rem, plus);
+		if (n < 0) {
+			err = narrow((int)n);
+			break;
 		}
-		if (chain_name_reserved(d->entry->d_name)) {
-			n = 1;
-		} else {
-			n = add_entry(req, ino, d->entry, telldir(d->dp), p,
-				      rem, plus);
-			if (n < 0) {
-				err = narrow((int)n);
-				break;
-			}
-			if ((size_t)n > rem)
-				break;
-			if (n > 1 || !plus) {
-				p += n;
-				rem -= (size_t)n;
-			}
+		if ((size_t)n > rem)
+			break;
+		if (n > 1 || !plus) {
+			p += n;
+			rem -= (size_t)n;
 		}
-		d->entry = NULL;
-		d->offset = telldir(d->dp);
+		kdir_consume(d);
 	}
 	if (err && rem == size)
 		fuse_reply_err(req, err);
@@ -150,23 +124,16 @@ void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
 
 void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct dirhandle *d = (struct dirhandle *)(uintptr_t)fi->fh;
-
 	(void)ino;
-	closedir(d->dp);
-	free(d);
+	kdir_close(dirh(fi));
 	fuse_reply_err(req, 0);
 }
 
 void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 		 struct fuse_file_info *fi)
 {
-	struct dirhandle *d = (struct dirhandle *)(uintptr_t)fi->fh;
-	int fd = dirfd(d->dp);
-
 	(void)ino;
-	fuse_reply_err(req,
-		       (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? errno : 0);
+	reply_err(req, kdir_fsync(dirh(fi), datasync));
 }
 
 /* --- filesystem-wide, xattrs, access ---------------------------------- */
@@ -174,29 +141,19 @@ void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct statvfs sv;
+	int r = attr_statfs(node(req, ino), &sv);
 
-	if (fstatvfs(node(req, ino)->fd, &sv) < 0)
-		fuse_reply_err(req, errno);
+	if (r)
+		reply_err(req, r);
 	else
 		fuse_reply_statfs(req, &sv);
 }
 
-/* Extended attributes pass through (the O_PATH fd via /proc); symlinks
- * have none, as on most Linux filesystems for user.* attributes. */
-static int xattr_path(fuse_req_t req, fuse_ino_t ino, char *buf, size_t len)
-{
-	struct kinode *in = node(req, ino);
-
-	if (in->type == S_IFLNK)
-		return -ENOTSUP;
-	procpath(buf, len, in->fd);
-	return 0;
-}
-
+/* size 0 asks for the length only. */
 static void reply_xattr(fuse_req_t req, size_t size, const char *val, ssize_t n)
 {
 	if (n < 0)
-		fuse_reply_err(req, errno);
+		reply_err(req, (int)n);
 	else if (size == 0)
 		fuse_reply_xattr(req, (size_t)n);
 	else
@@ -205,53 +162,40 @@ static void reply_xattr(fuse_req_t req, size_t size, const char *val, ssize_t n)
 
 void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
-	char proc[64], *val = size ? malloc(size) : NULL;
-	int r = xattr_path(req, ino, proc, sizeof(proc));
+	char *val = size ? malloc(size) : NULL;
 
-	if (r || (size && !val))
-		reply_err(req, r ? r : -ENOMEM);
+	if (size && !val)
+		reply_err(req, -ENOMEM);
 	else
-		reply_xattr(req, size, val, getxattr(proc, name, val, size));
+		reply_xattr(req, size, val,
+			    attr_getxattr(node(req, ino), name, val, size));
 	free(val);
 }
 
 void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	char proc[64], *val = size ? malloc(size) : NULL;
-	int r = xattr_path(req, ino, proc, sizeof(proc));
+	char *val = size ? malloc(size) : NULL;
 
-	if (r || (size && !val))
-		reply_err(req, r ? r : -ENOMEM);
+	if (size && !val)
+		reply_err(req, -ENOMEM);
 	else
-		reply_xattr(req, size, val, listxattr(proc, val, size));
+		reply_xattr(req, size, val,
+			    attr_listxattr(node(req, ino), val, size));
 	free(val);
 }
 
 void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		 const char *value, size_t size, int flags)
 {
-	char proc[64];
-	int r = xattr_path(req, ino, proc, sizeof(proc));
-
-	if (!r && setxattr(proc, name, value, size, flags) < 0)
-		r = -errno;
-	reply_err(req, r);
+	reply_err(req, attr_setxattr(node(req, ino), name, value, size, flags));
 }
 
 void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	char proc[64];
-	int r = xattr_path(req, ino, proc, sizeof(proc));
-
-	if (!r && removexattr(proc, name) < 0)
-		r = -errno;
-	reply_err(req, r);
+	reply_err(req, attr_removexattr(node(req, ino), name));
 }
 
 void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
-	char proc[64];
-
-	procpath(proc, sizeof(proc), node(req, ino)->fd);
-	fuse_reply_err(req, access(proc, mask) < 0 ? errno : 0);
+	reply_err(req, attr_access(node(req, ino), mask));
 }

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../lib/log.h"
+#include "ns.h"
 
 /* --- regular files ---------------------------------------------------- */
 
@@ -65,32 +65,13 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	       struct fuse_file_info *fi)
 {
-	struct kinode *p = node(req, parent);
 	struct kfs *fs = kfs_of(req);
-	const struct cf_key *key;
 	struct fuse_entry_param e;
-	int r, fd;
+	int r;
 
-	if (chain_name_reserved(name)) {
-		reply_err(req, -EPERM);
-		return;
-	}
-	/* No key, no file: fail before anything reaches the store. */
-	r = keycache_key_write(fs->kc, p->chain, &key);
-	if (r) {
-		reply_err(req, r);
-		return;
-	}
-	fd = openat(p->fd, name,
-		    O_CREAT | O_RDWR | O_NOFOLLOW | O_CLOEXEC |
-			(fi->flags & O_EXCL),
-		    mode);
-	if (fd < 0) {
-		fuse_reply_err(req, errno);
-		return;
-	}
-	close(fd);
-	r = do_lookup(req, parent, name, &e);
+	r = ns_create(fs, node(req, parent), name, mode, fi->flags);
+	if (!r)
+		r = do_lookup(req, parent, name, &e);
 	if (!r) {
 		r = open_handle(fs, node(req, e.ino), fi, true);
 		if (!r)

@@ -12,7 +12,7 @@
 #include <fuse_lowlevel.h>
 #include <stdbool.h>
 
-#include "inode.h"
+#include "kfs.h"
 #include "ops.h"
 
 #define TIMEOUT 1.0
@@ -30,7 +30,6 @@ struct handle *hnd(struct fuse_file_info *fi);
 /* kmsfs error codes -> errno for the kernel (-ENOKEY -> EACCES, ...). */
 int narrow(int r);
 void reply_err(fuse_req_t req, int r);
-void procpath(char *buf, size_t len, int fd);
 int do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name,
 	      struct fuse_entry_param *e);
 

@@ -78,15 +78,15 @@ static int check_dirs(const struct kfs_options *o)
 
 int kfs_mount(const struct kfs_options *o)
 {
-	const struct chain_profile *prof = chain_profile_find(o->profile);
+	const struct layout_profile *prof = layout_find(o->profile);
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_session *se = NULL;
 	struct kfs *fs = NULL;
 	int status = 1, r;
 
 	if (!prof) {
-		log_err("unknown layout profile '%s' (known: toplevel)",
-			o->profile);
+		log_err("unknown layout profile '%s' (known: %s)", o->profile,
+			layout_known());
 		return 2;
 	}
 	status = check_dirs(o);
@@ -95,7 +95,7 @@ int kfs_mount(const struct kfs_options *o)
 	status = 1;
 	if (kfs_new(o->backing, o->keys, prof, &fs))
 		goto out;
-	if (keycache_check_store(fs->kc, fs->rootfd))
+	if (keycache_check_store(fs->kc, fs->layout, fs->rootfd))
 		goto out;
 	if (build_args(o, &args))
 		goto out;
@@ -117,7 +117,8 @@ int kfs_mount(const struct kfs_options *o)
 		harden_after_fork();
 		log_use_syslog(true);
 	}
-	log_info("mounted %s on %s", o->backing, o->mountpoint);
+	log_info("mounted %s on %s (profile: %s)", o->backing, o->mountpoint,
+		 layout_name(prof));
 	r = serve(se, o);
 	fuse_session_unmount(se);
 	log_info("unmounted %s; keys wiped", o->mountpoint);

@@ -4,6 +4,10 @@
 #include "fdio.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 int fdio_read_full(int fd, uint8_t *buf, size_t len, off_t off, size_t *got)
@@ -45,4 +49,53 @@ int fdio_write_all(int fd, const uint8_t *buf, size_t len, off_t off)
 			off += n;
 	}
 	return 0;
+}
+
+/* Without openat2 (Linux < 5.6): one component at a time. */
+static int open_walk(int dirfd, const char *path, int flags)
+{
+	char part[256];
+	int fd = -1, at = dirfd;
+
+	for (;;) {
+		size_t n = strcspn(path, "/");
+		int next;
+
+		if (n == 0 || n >= sizeof(part) ||
+		    (n == 2 && path[0] == '.' && path[1] == '.')) {
+			if (fd >= 0)
+				close(fd);
+			return n >= sizeof(part) ? -ENAMETOOLONG : -EXDEV;
+		}
+		memcpy(part, path, n);
+		part[n] = '\0';
+		next = openat(at, part,
+			      (path[n] ? O_PATH | O_DIRECTORY : flags) |
+				  O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0)
+			close(fd);
+		if (next < 0)
+			return -errno;
+		if (!path[n])
+			return next;
+		fd = at = next;
+		path += n + 1;
+	}
+}
+
+int fdio_open_beneath(int dirfd, const char *path, int flags)
+{
+	struct open_how how = {
+	    .flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
+	    .resolve =
+		RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	long fd;
+
+	if (!*path)
+		path = ".";
+	fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+	if (fd < 0 && errno == ENOSYS)
+		return open_walk(dirfd, path, flags);
+	return fd < 0 ? -errno : (int)fd;
 }

@@ -19,4 +19,11 @@ int fdio_read_full(int fd, uint8_t *buf, size_t len, off_t off, size_t *got);
  * (-EIO if the file accepts no more bytes without an error). */
 int fdio_write_all(int fd, const uint8_t *buf, size_t len, off_t off);
 
+/* Open path (relative, '/'-separated) beneath dirfd without following
+ * any symbolic link and without leaving dirfd's tree ("..", absolute
+ * paths): the backing store is untrusted.  flags as for openat; O_CLOEXEC
+ * and O_NOFOLLOW are added.  Returns the fd or -errno (-ELOOP for a
+ * symlink on the way, -EXDEV for an escape). */
+int fdio_open_beneath(int dirfd, const char *path, int flags);
+
 #endif

@@ -2,9 +2,9 @@
  * cmd_addkms.c - `kmsfs add-kms`: CockroachDB's ALTER BACKUP ... ADD
  * NEW_KMS ... WITH OLD_KMS, for one chain, the latest one, or all.
  *
- * Chains are found with the "toplevel" profile: a chain is a top-level
- * directory of BACKING that holds ENCRYPTION-INFO; LATEST is the one whose
- * ENCRYPTION-INFO has the newest mtime.  The work is ks_chain_add_kms's:
+ * Which directories are chains, and which is LATEST, is the layout's
+ * answer (fs/layout.h), the same the mount uses; the collection root's
+ * own chain counts too.  The work is ks_chain_add_kms's:
  * it only ever adds an ENCRYPTION-INFO-<n> file, so this is safe while
  * the store is mounted.  Credentials are read from --old-kms-file and
  * --new-kms-file; URIs carrying them are refused on the command line.
@@ -21,6 +21,8 @@
 #include <unistd.h>
 
 #include "../lib/harden.h"
+#include "../fs/layout.h"
+#include "../lib/fdio.h"
 #include "../lib/log.h"
 
 enum {
@@ -35,7 +37,8 @@ struct addkms_opts {
 	struct cfg_list old_uris, old_files, new_uris, new_files;
 	bool all;
 	const char *backing;
-	const char *chain; /* a name or "LATEST"; NULL with --all-chains */
+	const char *chain;   /* a name or "LATEST"; NULL with --all-chains */
+	const char *profile; /* NULL: the default */
 };
 
 static void addkms_opts_release(struct addkms_opts *a)
@@ -66,6 +69,7 @@ static int addkms_opt(const struct cmd *c, void *ctx, int opt, const char *arg)
 		a->all = true;
 		return CMD_OK;
 	case CMD_OPT_PROFILE:
+		a->profile = arg;
 		return cmd_opt_profile(c, arg);
 	case CMD_OPT_LOG_LEVEL:
 		return cmd_opt_log_level(c, arg);
@@ -116,160 +120,77 @@ static int addkms_parse(const struct cmd *c, int argc, char **argv,
 	return addkms_args(c, argc, argv, a);
 }
 
-/* --- finding chains -------------------------------------------------- */
+/* --- finding chains (fs/layout.h decides) ----------------------------- */
 
-/* Chain names; unbounded, unlike struct cfg_list (a collection may hold
- * years of daily full backups). */
-struct addkms_names {
-	char **v;
-	size_t n;
-};
-
-static int addkms_names_add(struct addkms_names *l, const char *name)
+static bool addkms_has_encinfo(int bfd, const char *chain)
 {
-	char **v = realloc(l->v, (l->n + 1) * sizeof(*v));
+	char f[4096 + sizeof(KS_ENCINFO_NAME)];
+	struct stat st;
 
-	if (!v)
+	snprintf(f, sizeof(f), "%s%s%s", chain, *chain ? "/" : "",
+		 KS_ENCINFO_NAME);
+	return fstatat(bfd, f, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       S_ISREG(st.st_mode);
+}
+
+/* A one-chain list, as layout_chains gives. */
+static int addkms_one_chain(const char *chain, char ***out)
+{
+	char **l = calloc(2, sizeof(*l));
+
+	if (!l || !(l[0] = strdup(chain))) {
+		free(l);
 		return -ENOMEM;
-	l->v = v;
-	l->v[l->n] = strdup(name);
-	if (!l->v[l->n])
-		return -ENOMEM;
-	l->n++;
+	}
+	*out = l;
 	return 0;
 }
 
-static void addkms_names_release(struct addkms_names *l)
+static int addkms_named(const struct cmd *c, const struct addkms_opts *a,
+			const struct layout_profile *lp, int bfd, char ***out)
 {
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	l->v = NULL;
-	l->n = 0;
-}
+	char chain[4096];
 
-/* Is name a chain of bfd?  Fills *mtime with its ENCRYPTION-INFO's. */
-static bool addkms_is_chain(int bfd, const char *name, struct timespec *mtime)
-{
-	char path[NAME_MAX + sizeof("/" KS_ENCINFO_NAME) + 1];
-	struct stat st;
-
-	if (fstatat(bfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    !S_ISDIR(st.st_mode))
-		return false;
-	snprintf(path, sizeof(path), "%s/%s", name, KS_ENCINFO_NAME);
-	if (fstatat(bfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    !S_ISREG(st.st_mode))
-		return false;
-	if (mtime)
-		*mtime = st.st_mtim;
-	return true;
-}
-
-static bool addkms_newer(const struct timespec *a, const char *aname,
-			 const struct timespec *b, const char *bname)
-{
-	if (a->tv_sec != b->tv_sec)
-		return a->tv_sec > b->tv_sec;
-	if (a->tv_nsec != b->tv_nsec)
-		return a->tv_nsec > b->tv_nsec;
-	return strcmp(aname, bname) > 0;
-}
-
-static int addkms_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Every chain of bfd (sorted), or only the latest. 0 or -errno. */
-static int addkms_scan(int bfd, bool latest, struct addkms_names *out)
-{
-	struct timespec t, best_t = {0, 0};
-	char *best = NULL;
-	struct dirent *de;
-	int fd = dup(bfd), r = 0;
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-
-	if (!d) {
-		r = -errno;
-		if (fd >= 0)
-			close(fd);
-		return r;
-	}
-	while (!r && (de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
-		    !addkms_is_chain(bfd, de->d_name, &t))
-			continue;
-		if (!latest) {
-			r = addkms_names_add(out, de->d_name);
-		} else if (!best ||
-			   addkms_newer(&t, de->d_name, &best_t, best)) {
-			free(best);
-			best = strdup(de->d_name);
-			best_t = t;
-			r = best ? 0 : -ENOMEM;
-		}
-	}
-	closedir(d);
-	if (!r && best)
-		r = addkms_names_add(out, best);
-	free(best);
-	if (!r && out->n > 1)
-		qsort(out->v, out->n, sizeof(out->v[0]), addkms_cmp);
-	return r;
-}
-
-/* One named chain: "./x/" is accepted as "x"; anything deeper is not. */
-static int addkms_named(const struct cmd *c, int bfd, const char *chain,
-			struct addkms_names *out)
-{
-	char name[NAME_MAX + 1];
-	size_t len;
-
-	while (!strncmp(chain, "./", 2))
-		chain += 2;
-	len = strlen(chain);
-	while (len && chain[len - 1] == '/')
-		len--;
-	if (len > NAME_MAX)
-		len = 0;
-	memcpy(name, chain, len);
-	name[len] = '\0';
-	if (!len || strchr(name, '/') || !strcmp(name, ".") ||
-	    !strcmp(name, ".."))
-		return cmd_usage(c, "CHAIN must be the name of a top-level "
-				    "directory of BACKING");
-	if (!addkms_is_chain(bfd, name, NULL)) {
-		log_err("%s: not a backup chain (no %s in it)", name,
-			KS_ENCINFO_NAME);
+	if (layout_chain_arg(lp, a->chain, chain, sizeof(chain)))
+		return cmd_usage(c,
+				 "CHAIN must be a chain directory of BACKING "
+				 "(profile %s), or . for the collection root",
+				 layout_name(lp));
+	if (!addkms_has_encinfo(bfd, chain)) {
+		log_err("%s: not a backup chain (no %s in it)",
+			*chain ? chain : "/", KS_ENCINFO_NAME);
 		return CMD_FAIL;
 	}
-	if (addkms_names_add(out, name)) {
-		log_err("out of memory");
-		return CMD_FAIL;
-	}
-	return CMD_OK;
+	return addkms_one_chain(chain, out) ? CMD_FAIL : CMD_OK;
 }
 
 static int addkms_chains(const struct cmd *c, const struct addkms_opts *a,
-			 int bfd, struct addkms_names *out)
+			 int bfd, char ***out)
 {
+	const struct layout_profile *lp = layout_find(a->profile);
+	char chain[4096];
 	int r;
 
 	if (a->chain && strcmp(a->chain, "LATEST") != 0)
-		return addkms_named(c, bfd, a->chain, out);
-	r = addkms_scan(bfd, !a->all, out);
-	if (r) {
+		return addkms_named(c, a, lp, bfd, out);
+	if (a->chain) {
+		r = layout_latest(lp, bfd, chain, sizeof(chain));
+		if (!r)
+			r = addkms_one_chain(chain, out);
+	} else {
+		r = layout_chains(lp, bfd, out);
+		if (!r && !(*out)[0]) {
+			layout_list_free(*out);
+			r = -ENOENT;
+		}
+	}
+	if (r == -ENOENT)
+		log_err("%s holds no backup chain (no chain directory with "
+			"%s, profile %s)",
+			a->backing, KS_ENCINFO_NAME, layout_name(lp));
+	else if (r)
 		log_err("cannot list %s: %s", a->backing, strerror(-r));
-		return CMD_FAIL;
-	}
-	if (!out->n) {
-		log_err("%s holds no backup chain (no top-level directory "
-			"with %s)",
-			a->backing, KS_ENCINFO_NAME);
-		return CMD_FAIL;
-	}
-	return CMD_OK;
+	return r ? CMD_FAIL : CMD_OK;
 }
 
 /* --- adding ---------------------------------------------------------- */
@@ -287,16 +208,16 @@ static const char *addkms_why(int r)
 	}
 }
 
-static int addkms_one(int bfd, const char *name, struct ks_keyring *old,
+static int addkms_one(int bfd, const char *chain, struct ks_keyring *old,
 		      struct ks_keyring *new)
 {
+	const char *name = *chain ? chain : "/";
 	struct buf written;
 	int dfd, r;
 
-	dfd =
-	    openat(bfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	dfd = fdio_open_beneath(bfd, chain, O_RDONLY | O_DIRECTORY);
 	if (dfd < 0) {
-		log_err("%s: %s", name, strerror(errno));
+		log_err("%s: %s", name, strerror(-dfd));
 		return CMD_FAIL;
 	}
 	buf_init(&written, 0);
@@ -314,7 +235,7 @@ static int addkms_one(int bfd, const char *name, struct ks_keyring *old,
 static int addkms_apply(const struct cmd *c, const struct addkms_opts *a,
 			struct ks_keyring *old, struct ks_keyring *new)
 {
-	struct addkms_names chains = {NULL, 0};
+	char **chains = NULL;
 	int bfd, st;
 
 	bfd = open(a->backing, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -323,10 +244,10 @@ static int addkms_apply(const struct cmd *c, const struct addkms_opts *a,
 		return CMD_FAIL;
 	}
 	st = addkms_chains(c, a, bfd, &chains);
-	for (size_t i = 0; !st && i < chains.n; i++)
-		if (addkms_one(bfd, chains.v[i], old, new))
+	for (size_t i = 0; !st && chains[i]; i++)
+		if (addkms_one(bfd, chains[i], old, new))
 			st = CMD_FAIL; /* and carry on with the others */
-	addkms_names_release(&chains);
+	layout_list_free(chains);
 	close(bfd);
 	return st;
 }
@@ -367,9 +288,10 @@ const struct cmd cmd_addkms = {
 	    "credentials)\n"
 	    "  --all-chains         every chain of BACKING\n"
 	    "  --log-level LEVEL    error, warn, info or debug\n"
-	    "CHAIN is a top-level directory of BACKING holding "
-	    "ENCRYPTION-INFO; LATEST\nis the chain whose ENCRYPTION-INFO "
-	    "is newest.  Writes ENCRYPTION-INFO-<n>\nand changes nothing "
-	    "else: safe while mounted.\n",
+	    "CHAIN is a chain directory of BACKING holding ENCRYPTION-INFO "
+	    "(a top-level\ndirectory with the toplevel profile; . for the "
+	    "collection root); LATEST is\nthe newest chain; --all-chains "
+	    "includes the root.  Writes ENCRYPTION-INFO-<n>\nand changes "
+	    "nothing else: safe while mounted.\n",
     .run = addkms_run,
 };

@@ -22,6 +22,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "../fs/layout.h"
 #include "../lib/log.h"
 
 #define CMD_ENV_KMS "KMSFS_KMS"
@@ -180,10 +181,8 @@ static int cmd_set(char **field, const char *arg)
 int cmd_opt_profile(const struct cmd *c, const char *arg)
 {
 	if (cfg_check_profile(arg))
-		return cmd_usage(c,
-				 "unknown profile '%s' (the only "
-				 "profile is 'toplevel')",
-				 arg);
+		return cmd_usage(c, "unknown profile '%s' (known: %s)", arg,
+				 layout_known());
 	return CMD_OK;
 }
 

@@ -21,6 +21,7 @@
 
 #include <libconfig.h>
 
+#include "../fs/layout.h"
 #include "../lib/buf.h"
 #include "../lib/log.h"
 #include "../lib/secret.h"
@@ -189,7 +190,7 @@ void cfg_override(struct cfg *base, struct cfg *over)
 
 int cfg_check_profile(const char *name)
 {
-	return strcmp(name, "toplevel") == 0 ? 0 : -EINVAL;
+	return layout_find(name) ? 0 : -EINVAL;
 }
 
 /* --- reading the file ---------------------------------------------- */

@@ -1,10 +1,9 @@
 /*
- * check_chain.c - layout profiles, reserved names, and the key cache:
- * chain creation, unlocking in a fresh cache (as a new mount would),
- * wrong-key detection through the key-check file and through a sample
- * file, lazy creation for a directory without ENCRYPTION-INFO, the
- * mount-time store check, and CockroachDB's refusal to write into a
- * chain that a configured KMS does not know.
+ * check_keycache.c - the key cache: chain creation, unlocking in a fresh cache
+ * (as a new mount would), wrong-key detection through the key-check file and
+ * through a sample file, lazy creation for a directory without ENCRYPTION-INFO,
+ * the mount-time store check, and CockroachDB's refusal to write into a chain
+ * that a configured KMS does not know.
  */
 #include <check.h>
 #include <errno.h>
@@ -15,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../fs/chain.h"
+#include "../fs/layout.h"
 #include "../fs/keycache.h"
 #include "testlib.h"
 
@@ -33,31 +32,6 @@ static void teardown(void)
 	close(dirfd_);
 	tl_tmpdir_remove(dir);
 }
-
-START_TEST(test_profile)
-{
-	const struct chain_profile *p = chain_profile_find(NULL);
-
-	ck_assert_str_eq(p->name, "toplevel");
-	ck_assert_ptr_eq(chain_profile_find("toplevel"), p);
-	ck_assert_ptr_null(chain_profile_find("nope"));
-	ck_assert(p->starts_chain(1, "nightly"));
-	ck_assert(!p->starts_chain(2, "sub"));
-	ck_assert(!p->starts_chain(0, ""));
-}
-END_TEST
-
-START_TEST(test_reserved_names)
-{
-	ck_assert(chain_name_reserved("ENCRYPTION-INFO"));
-	ck_assert(chain_name_reserved("ENCRYPTION-INFO-2"));
-	ck_assert(chain_name_reserved(".kmsfs-keycheck"));
-	ck_assert(chain_name_reserved(".kmsfs-tmp-0011223344556677"));
-	ck_assert(!chain_name_reserved("encryption-info"));
-	ck_assert(!chain_name_reserved("BACKUP_MANIFEST"));
-	ck_assert(!chain_name_reserved(".kmsfs"));
-}
-END_TEST
 
 static struct ks_keyring *pass_ring(const char *pass)
 {
@@ -231,30 +205,31 @@ START_TEST(test_check_store)
 	struct keycache *kc;
 
 	ck_assert_int_eq(keycache_new(b, &kc), 0);
-	ck_assert_int_eq(keycache_check_store(kc, dirfd_), 0); /* empty */
+	ck_assert_int_eq(keycache_check_store(kc, layout_find(NULL), dirfd_),
+			 0); /* empty */
 	keycache_free(kc);
 	ck_assert_int_eq(create_then_unlock(a, a, "one"), 0);
 	ck_assert_int_eq(keycache_new(b, &kc), 0);
-	ck_assert_int_eq(keycache_check_store(kc, dirfd_), -ENOKEY);
+	ck_assert_int_eq(keycache_check_store(kc, layout_find(NULL), dirfd_),
+			 -ENOKEY);
 	keycache_free(kc);
 	ck_assert_int_eq(create_then_unlock(b, b, "two"), 0);
 	ck_assert_int_eq(keycache_new(b, &kc), 0);
-	ck_assert_int_eq(keycache_check_store(kc, dirfd_), 0); /* one opens */
+	ck_assert_int_eq(keycache_check_store(kc, layout_find(NULL), dirfd_),
+			 0); /* one opens */
 	keycache_free(kc);
 	ks_keyring_free(a);
 	ks_keyring_free(b);
 }
 END_TEST
 
-static Suite *chain_suite(void)
+static Suite *keycache_suite(void)
 {
-	Suite *s = suite_create("chain");
+	Suite *s = suite_create("keycache");
 	TCase *tc = tcase_create("chain");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_profile);
-	tcase_add_test(tc, test_reserved_names);
 	tcase_add_test(tc, test_passphrase_chain);
 	tcase_add_test(tc, test_kms_chain);
 	tcase_add_test(tc, test_cockroach_chain_sample_verification);
@@ -267,5 +242,5 @@ static Suite *chain_suite(void)
 
 int main(void)
 {
-	return tl_run(chain_suite());
+	return tl_run(keycache_suite());
 }

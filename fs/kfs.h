@@ -1,0 +1,50 @@
+/*
+ * kfs.h - the filesystem core as a whole: struct kfs, its lifecycle, and
+ * the one lock order of the whole program.
+ *
+ * Owns: the backing root, the inode table (fs/inode.c), the namespace
+ * lock (taken only in fs/ns.c), the key cache and the layout profile.
+ * Must not know: FUSE (fs/ops*.c is the only FUSE code).
+ *
+ * Lock order (a thread holding one lock takes only locks further down):
+ *   1. kinode.lock        an inode's open-file state (fs/inode.c)
+ *   2. kfile lock         one open file's rwlock (fs/file.c)
+ *   3. chain.lock         one chain's key state (fs/keycache.c); KMS calls
+ *                         run under it, so it is never taken under 5-7
+ *   4. keystore locks     provider credential caches (keystore/), leaves
+ *   5. kfs.ns_lock        names and namespace changes (fs/ns.c)
+ *   6. keycache.lock      the chain table (fs/keycache.c)
+ *   7. kfs.table_lock     the inode table (fs/inode.c)
+ * No lock is held across a FUSE reply.  Slow work (fsync, re-encryption,
+ * KMS calls, xattr copies) never runs under 5-7.
+ */
+#ifndef KMSFS_KFS_H
+#define KMSFS_KFS_H
+
+#include <pthread.h>
+#include <stddef.h>
+
+#include "inode.h"
+#include "keycache.h"
+#include "layout.h"
+
+struct kfs {
+	int rootfd; /* O_PATH of the backing root */
+	struct kinode *root;
+	struct keycache *kc;
+	struct ks_keyring *keys;
+	const struct layout_profile *layout;
+	pthread_mutex_t table_lock;
+	pthread_mutex_t ns_lock; /* namespace changes */
+	struct kinode **buckets;
+	size_t nbuckets;
+	size_t count;
+};
+
+/* Open the backing directory and set up the table and key cache.
+ * -errno (logged). */
+int kfs_new(const char *backing, struct ks_keyring *keys,
+	    const struct layout_profile *layout, struct kfs **out);
+void kfs_free(struct kfs *fs); /* wipes keys; NULL ok */
+
+#endif

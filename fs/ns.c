@@ -1,0 +1,603 @@
+/*
+ * ns.c - the namespace core: names, namespace changes and their policy.
+ *
+ * Every *at() call that changes a name runs under kfs.ns_lock together
+ * with the check it depends on, so a name cannot move in between.  Slow
+ * work stays outside the lock: creating a chain's key (KMS calls), fsync,
+ * copying xattrs.  The last name of each inode is tracked for crash-safe
+ * rewrites: the new version is written to a temporary beside that name
+ * and renamed over it, after checking under the lock that the name still
+ * points at the inode and that it has a single link; otherwise the new
+ * version is copied back into the same inode (fs/file.c).
+ */
+#include "ns.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "../lib/fdio.h"
+#include "../lib/log.h"
+#include "cformat.h"
+
+#define NS_PATH_MAX 4096
+
+/* --- names -------------------------------------------------------------- */
+
+/* ns_lock held. */
+static void set_name_locked(struct kfs *fs, struct kinode *in,
+			    struct kinode *parent, const char *name)
+{
+	struct kinode *old = in->parent;
+	char *copy = parent ? strdup(name) : NULL;
+
+	if (parent && !copy)
+		parent = NULL; /* out of memory: forget the name */
+	if (parent)
+		inode_pin(fs, parent);
+	free(in->name);
+	in->name = copy;
+	in->parent = parent;
+	if (old)
+		inode_unpin(fs, old);
+}
+
+void ns_set_name(struct kfs *fs, struct kinode *in, struct kinode *parent,
+		 const char *name)
+{
+	if (in == fs->root)
+		return;
+	pthread_mutex_lock(&fs->ns_lock);
+	set_name_locked(fs, in, parent, name);
+	pthread_mutex_unlock(&fs->ns_lock);
+}
+
+/* After an unlink/rmdir/rename away of parent/name: forget that name in
+ * whichever inode carries it. */
+static void name_gone(struct kfs *fs, const struct stat *st,
+		      struct kinode *parent, const char *name)
+{
+	struct kinode *in = inode_find(fs, st->st_dev, st->st_ino);
+
+	if (!in)
+		return;
+	pthread_mutex_lock(&fs->ns_lock);
+	if (in->parent == parent && in->name && strcmp(in->name, name) == 0)
+		set_name_locked(fs, in, NULL, NULL);
+	pthread_mutex_unlock(&fs->ns_lock);
+	inode_unpin(fs, in);
+}
+
+/* The entry moved to newparent/newname. */
+static void name_moved(struct kfs *fs, const struct stat *st,
+		       struct kinode *newparent, const char *newname)
+{
+	struct kinode *in = inode_find(fs, st->st_dev, st->st_ino);
+
+	if (!in)
+		return;
+	in->depth = newparent->depth + 1;
+	ns_set_name(fs, in, newparent, newname);
+	inode_unpin(fs, in);
+}
+
+/* Components from in up to the root; ns_lock held.  Returns the count,
+ * or -1 when a name is unknown or the tree is too deep. */
+static int path_parts(struct kfs *fs, struct kinode *in, const char **parts,
+		      int max)
+{
+	int n = 0;
+
+	for (; in && in != fs->root; in = in->parent) {
+		if (n == max || !in->name)
+			return -1;
+		parts[n++] = in->name;
+	}
+	return in ? n : -1;
+}
+
+static size_t join_parts(const char **parts, int n, const char *sep0, char *out,
+			 size_t len)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	while (n-- > 0 && used < len)
+		used += (size_t)snprintf(out + used, len - used, "%s%s",
+					 used ? "/" : sep0, parts[n]);
+	return used;
+}
+
+int ns_path(struct kfs *fs, struct kinode *in, char *out, size_t len)
+{
+	const char *parts[64];
+	size_t used;
+	int n;
+
+	pthread_mutex_lock(&fs->ns_lock);
+	n = path_parts(fs, in, parts, 64);
+	used = n < 0 ? 0 : join_parts(parts, n, "", out, len);
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (n < 0)
+		return -ENOENT;
+	return used >= len ? -ENAMETOOLONG : 0;
+}
+
+void ns_label(struct kfs *fs, struct kinode *in, char *out, size_t len)
+{
+	const char *parts[64];
+	size_t n = 0;
+
+	pthread_mutex_lock(&fs->ns_lock);
+	for (; in && in != fs->root && n < 64; in = in->parent)
+		parts[n++] = in->name ? in->name : "?";
+	join_parts(parts, (int)n, "/", out, len);
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (!out[0])
+		snprintf(out, len, "/");
+}
+
+/* --- chains ------------------------------------------------------------- */
+
+int ns_chain_at(struct kfs *fs, struct kinode *parent, const char *name,
+		bool is_dir, struct chain **out)
+{
+	char path[NS_PATH_MAX], chain[NS_PATH_MAX];
+	size_t n;
+	int fd, r;
+
+	if (parent->depth + 1 > layout_depth(fs->layout)) {
+		*out = parent->chain;
+		return 0;
+	}
+	r = ns_path(fs, parent, path, sizeof(path));
+	if (r)
+		return r;
+	n = strlen(path);
+	if ((size_t)snprintf(path + n, sizeof(path) - n, "%s%s", n ? "/" : "",
+			     name) >= sizeof(path) - n)
+		return -ENAMETOOLONG;
+	r = layout_chain_of(fs->layout, path, is_dir, chain, sizeof(chain));
+	if (r)
+		return r;
+	if (!chain[0]) {
+		*out = fs->root->chain;
+		return 0;
+	}
+	fd = fdio_open_beneath(fs->rootfd, chain, O_PATH | O_DIRECTORY);
+	if (fd < 0)
+		return fd;
+	r = keycache_chain(fs->kc, fd, chain, out);
+	close(fd);
+	return r;
+}
+
+/* A new directory that starts a chain gets its key and ENCRYPTION-INFO
+ * now (KMS calls: outside ns_lock); if that fails it is removed again. */
+static int start_chain(struct kfs *fs, struct kinode *parent, const char *name)
+{
+	struct chain *c;
+	char path[NS_PATH_MAX];
+	int r;
+
+	r = ns_path(fs, parent, path, sizeof(path) - strlen(name) - 1);
+	if (r)
+		return r;
+	if (*path)
+		strcat(path, "/");
+	strcat(path, name);
+	if (!layout_is_chain_dir(fs->layout, path))
+		return 0;
+	r = ns_chain_at(fs, parent, name, true, &c);
+	if (!r)
+		r = keycache_chain_create(fs->kc, c);
+	if (r) {
+		log_err("mkdir %s: could not create the chain's key: %s", path,
+			strerror(r == -ENOKEY ? EACCES : -r));
+		pthread_mutex_lock(&fs->ns_lock);
+		unlinkat(parent->fd, name, AT_REMOVEDIR);
+		pthread_mutex_unlock(&fs->ns_lock);
+	}
+	return r;
+}
+
+/* --- making names ------------------------------------------------------- */
+
+/* Write a valid empty ciphertext (header + empty final chunk). */
+static int make_empty(struct kfs *fs, struct kinode *parent, const char *name,
+		      mode_t mode)
+{
+	const struct cf_key *key;
+	uint8_t buf[CF_HEADER_SIZE + CF_TAG_SIZE], iv[CF_IV_SIZE];
+	int fd, r;
+
+	r = keycache_key_write(fs->kc, parent->chain, &key);
+	if (!r)
+		r = cf_iv_random(iv);
+	if (r)
+		return r;
+	cf_header_build(iv, buf);
+	r = cf_seal_chunk(key, iv, 0, iv, 0, buf + CF_HEADER_SIZE);
+	if (r)
+		return r;
+	pthread_mutex_lock(&fs->ns_lock);
+	fd = openat(parent->fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		    mode);
+	if (fd < 0) {
+		r = -errno;
+	} else {
+		r = fdio_write_all(fd, buf, sizeof(buf), 0);
+		if (close(fd) < 0 && !r)
+			r = -errno;
+		if (r)
+			unlinkat(parent->fd, name, 0);
+	}
+	pthread_mutex_unlock(&fs->ns_lock);
+	return r;
+}
+
+int ns_mknod(struct kfs *fs, struct kinode *parent, const char *name,
+	     mode_t mode, dev_t rdev)
+{
+	int r;
+
+	if (layout_name_reserved(name))
+		return -EPERM;
+	if (S_ISREG(mode))
+		return make_empty(fs, parent, name, mode & 07777);
+	if (!S_ISFIFO(mode) && !S_ISSOCK(mode))
+		return -EPERM; /* no device nodes in a backup store */
+	pthread_mutex_lock(&fs->ns_lock);
+	r = mknodat(parent->fd, name, mode, rdev) < 0 ? -errno : 0;
+	pthread_mutex_unlock(&fs->ns_lock);
+	return r;
+}
+
+int ns_create(struct kfs *fs, struct kinode *parent, const char *name,
+	      mode_t mode, int flags)
+{
+	const struct cf_key *key;
+	int fd, r;
+
+	if (layout_name_reserved(name))
+		return -EPERM;
+	/* No key, no file: fail before anything reaches the store. */
+	r = keycache_key_write(fs->kc, parent->chain, &key);
+	if (r)
+		return r;
+	pthread_mutex_lock(&fs->ns_lock);
+	fd = openat(
+	    parent->fd, name,
+	    O_CREAT | O_RDWR | O_NOFOLLOW | O_CLOEXEC | (flags & O_EXCL), mode);
+	r = fd < 0 ? -errno : 0;
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+int ns_mkdir(struct kfs *fs, struct kinode *parent, const char *name,
+	     mode_t mode)
+{
+	int r;
+
+	if (layout_name_reserved(name))
+		return -EPERM;
+	pthread_mutex_lock(&fs->ns_lock);
+	r = mkdirat(parent->fd, name, mode) < 0 ? -errno : 0;
+	pthread_mutex_unlock(&fs->ns_lock);
+	return r ? r : start_chain(fs, parent, name);
+}
+
+int ns_symlink(struct kfs *fs, struct kinode *parent, const char *name,
+	       const char *target)
+{
+	int r;
+
+	if (layout_name_reserved(name))
+		return -EPERM;
+	pthread_mutex_lock(&fs->ns_lock);
+	r = symlinkat(target, parent->fd, name) < 0 ? -errno : 0;
+	pthread_mutex_unlock(&fs->ns_lock);
+	return r;
+}
+
+int ns_link(struct kfs *fs, struct kinode *in, struct kinode *newparent,
+	    const char *newname)
+{
+	char proc[64];
+	int r;
+
+	if (layout_name_reserved(newname))
+		return -EPERM;
+	if (in->chain != newparent->chain)
+		return -EXDEV; /* the data is sealed under another key */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", in->fd);
+	pthread_mutex_lock(&fs->ns_lock);
+	r = linkat(AT_FDCWD, proc, newparent->fd, newname, AT_SYMLINK_FOLLOW) <
+		    0
+		? -errno
+		: 0;
+	pthread_mutex_unlock(&fs->ns_lock);
+	return r;
+}
+
+/* --- removing names ----------------------------------------------------- */
+
+int ns_unlink(struct kfs *fs, struct kinode *parent, const char *name)
+{
+	struct stat st;
+	int r = 0;
+
+	if (layout_name_reserved(name))
+		return -ENOENT;
+	pthread_mutex_lock(&fs->ns_lock);
+	if (fstatat(parent->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    unlinkat(parent->fd, name, 0) < 0)
+		r = -errno;
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (!r)
+		name_gone(fs, &st, parent, name);
+	return r;
+}
+
+/* A directory about to be removed: -ENOTEMPTY if it holds anything but
+ * kmsfs's own files (ENCRYPTION-INFO*, key check, temporaries), else
+ * remove those so that rmdir can proceed.  ns_lock held. */
+static int clear_own_entries(int dirfd)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
+	struct dirent *de;
+	DIR *d;
+
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		r = -errno;
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	while (!r && (de = readdir(d))) {
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+		    !layout_name_reserved(de->d_name))
+			r = -ENOTEMPTY;
+	}
+	if (!r) {
+		rewinddir(d);
+		while ((de = readdir(d))) {
+			if (layout_name_reserved(de->d_name))
+				unlinkat(dirfd, de->d_name, 0);
+		}
+	}
+	closedir(d);
+	return r;
+}
+
+int ns_rmdir(struct kfs *fs, struct kinode *parent, const char *name)
+{
+	struct chain *c = NULL;
+	struct stat st;
+	int r, fd;
+
+	if (layout_name_reserved(name))
+		return -ENOENT;
+	/* A chain directory's key is forgotten with it. */
+	r = ns_chain_at(fs, parent, name, true, &c);
+	if (r && r != -ENOENT)
+		return r;
+	if (r || c == parent->chain)
+		c = NULL;
+	pthread_mutex_lock(&fs->ns_lock);
+	fd = openat(parent->fd, name,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	r = fd < 0 ? -errno : clear_own_entries(fd);
+	if (!r && fstat(fd, &st) < 0)
+		r = -errno;
+	if (!r && unlinkat(parent->fd, name, AT_REMOVEDIR) < 0)
+		r = -errno;
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (fd >= 0)
+		close(fd);
+	if (!r && c)
+		keycache_chain_removed(fs->kc, c);
+	if (!r)
+		name_gone(fs, &st, parent, name);
+	return r;
+}
+
+/* --- rename ------------------------------------------------------------- */
+
+/* Would moving the entry at (from, name) to (to, newname) change the key
+ * its data is sealed under?  Then the move would make it unreadable. */
+static int check_move(struct kfs *fs, struct kinode *from, const char *name,
+		      struct kinode *to, const char *newname, struct stat *st)
+{
+	struct chain *a, *b;
+	int r;
+
+	if (fstatat(from->fd, name, st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	r = ns_chain_at(fs, from, name, S_ISDIR(st->st_mode), &a);
+	if (!r)
+		r = ns_chain_at(fs, to, newname, S_ISDIR(st->st_mode), &b);
+	if (!r && a != b)
+		r = -EXDEV;
+	return r;
+}
+
+int ns_rename(struct kfs *fs, struct kinode *parent, const char *name,
+	      struct kinode *newparent, const char *newname, unsigned flags)
+{
+	struct stat src, dst;
+	bool had_dst, xchg = flags & RENAME_EXCHANGE;
+	int r;
+
+	if (layout_name_reserved(name) || layout_name_reserved(newname))
+		return -EPERM;
+	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE))
+		return -EINVAL;
+	r = check_move(fs, parent, name, newparent, newname, &src);
+	if (r)
+		return r;
+	had_dst =
+	    fstatat(newparent->fd, newname, &dst, AT_SYMLINK_NOFOLLOW) == 0;
+	if (had_dst && xchg) {
+		r = check_move(fs, newparent, newname, parent, name, &dst);
+		if (r)
+			return r;
+	}
+	pthread_mutex_lock(&fs->ns_lock);
+	r = renameat2(parent->fd, name, newparent->fd, newname, flags) < 0
+		? -errno
+		: 0;
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (r)
+		return r;
+	if (had_dst && !xchg)
+		name_gone(fs, &dst, newparent, newname);
+	if (had_dst && xchg)
+		name_moved(fs, &dst, parent, name);
+	name_moved(fs, &src, newparent, newname);
+	return 0;
+}
+
+/* --- crash-safe replacement: struct kfile_host over an inode ------------ */
+
+static int host_mktemp(void *ctx, int *fd_out, char *name, size_t namelen)
+{
+	struct kinode *in = ctx;
+	struct kfs *fs = in->fs;
+	uint8_t rnd[8];
+	int dirfd, fd;
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		return -EIO;
+	snprintf(name, namelen, "%s%02x%02x%02x%02x%02x%02x%02x%02x",
+		 LAYOUT_TMP_PREFIX, rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
+		 rnd[5], rnd[6], rnd[7]);
+	pthread_mutex_lock(&fs->ns_lock);
+	/* Beside the file when its name is known, else at the root (the
+	 * new version is then copied back, see host_replace). */
+	dirfd = openat(in->parent ? in->parent->fd : fs->rootfd, ".",
+		       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = dirfd < 0 ? -1
+		       : openat(dirfd, name,
+				O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		int r = -errno;
+
+		pthread_mutex_unlock(&fs->ns_lock);
+		if (dirfd >= 0)
+			close(dirfd);
+		return r;
+	}
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (in->tmp_dirfd >= 0)
+		close(in->tmp_dirfd);
+	in->tmp_dirfd = dirfd;
+	*fd_out = fd;
+	return 0;
+}
+
+/* A new version must keep the user's extended attributes. */
+static void copy_xattrs(int opath_fd, int tmpfd)
+{
+	char proc[64], names[4096], val[4096];
+	ssize_t n, vn;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", opath_fd);
+	n = listxattr(proc, names, sizeof(names));
+	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(names + i) + 1) {
+		vn = getxattr(proc, names + i, val, sizeof(val));
+		if (vn >= 0 &&
+		    fsetxattr(tmpfd, names + i, val, (size_t)vn, 0) < 0)
+			log_warn("could not keep xattr %s on a rewritten file",
+				 names + i);
+	}
+}
+
+static bool same_dir(int a, int b)
+{
+	struct stat sa, sb;
+
+	return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 &&
+	       sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* Can the temporary replace the file by a rename?  Only when the file's
+ * one name is known; ns_lock held. */
+static bool replaceable_locked(struct kinode *in, struct stat *cur)
+{
+	struct stat named;
+
+	return in->parent && fstat(in->fd, cur) == 0 && cur->st_nlink == 1 &&
+	       same_dir(in->parent->fd, in->tmp_dirfd) &&
+	       fstatat(in->parent->fd, in->name, &named, AT_SYMLINK_NOFOLLOW) ==
+		   0 &&
+	       named.st_dev == cur->st_dev && named.st_ino == cur->st_ino;
+}
+
+static int host_replace(void *ctx, const char *tmpname, int tmpfd)
+{
+	struct kinode *in = ctx;
+	struct kfs *fs = in->fs;
+	struct stat cur;
+	int r;
+
+	/* Slow preparation first, outside the namespace lock. */
+	if (fstat(in->fd, &cur) < 0 || cur.st_nlink != 1)
+		return -ENOTSUP;
+	copy_xattrs(in->fd, tmpfd);
+	/* chown first: it clears set-user-ID, chmod then restores it. */
+	(void)fchown(tmpfd, cur.st_uid, cur.st_gid);
+	(void)fchmod(tmpfd, cur.st_mode & 07777);
+	pthread_mutex_lock(&fs->ns_lock);
+	if (!replaceable_locked(in, &cur)) {
+		pthread_mutex_unlock(&fs->ns_lock);
+		return -ENOTSUP;
+	}
+	r = renameat(in->tmp_dirfd, tmpname, in->parent->fd, in->name) < 0
+		? -errno
+		: 0;
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (r) {
+		log_err("rename of a re-encrypted file failed: %s",
+			strerror(-r));
+	} else {
+		r = inode_repoint(fs, in, tmpfd);
+		if (fsync(in->tmp_dirfd) < 0 && !r)
+			r = -EIO;
+	}
+	close(in->tmp_dirfd);
+	in->tmp_dirfd = -1;
+	return r;
+}
+
+static void host_discard(void *ctx, const char *tmpname)
+{
+	struct kinode *in = ctx;
+
+	if (in->tmp_dirfd < 0)
+		return;
+	if (unlinkat(in->tmp_dirfd, tmpname, 0) < 0)
+		log_warn("could not remove temporary %s: %s", tmpname,
+			 strerror(errno));
+	close(in->tmp_dirfd);
+	in->tmp_dirfd = -1;
+}
+
+void ns_host_init(struct kinode *in)
+{
+	in->tmp_dirfd = -1;
+	in->host.ctx = in;
+	in->host.mktemp = host_mktemp;
+	in->host.replace = host_replace;
+	in->host.discard = host_discard;
+}
