@@ -64,21 +64,23 @@ static int unlock_chain(struct keycache *kc, int rootfd, const char *chain,
 int kfs_cat(const char *backing, struct ks_keyring *keys, const char *profile,
 	    const char *path, int out_fd)
 {
-	const struct layout_profile *prof = layout_find(profile);
+	const struct layout_profile *prof;
 	char rel[4096], chain[4096];
-	int rootfd = -1, fd = -1, r;
+	int rootfd, fd = -1, r;
 	struct keycache *kc = NULL;
 	const struct cf_key *key;
 
-	if (!prof)
-		return -EINVAL;
-	r = clean_path(path, rel, sizeof(rel));
+	rootfd = open(backing, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	r = rootfd < 0 ? -errno : 0;
+	prof = layout_resolve(profile, rootfd);
+	if (!prof) {
+		r = -EINVAL;
+		goto out;
+	}
+	if (!r)
+		r = clean_path(path, rel, sizeof(rel));
 	if (!r)
 		r = layout_chain_of(prof, rel, false, chain, sizeof(chain));
-	if (!r) {
-		rootfd = open(backing, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		r = rootfd < 0 ? -errno : 0;
-	}
 	if (!r) {
 		fd = fdio_open_beneath(rootfd, rel, O_RDONLY);
 		r = fd < 0 ? fd : 0;

@@ -12,7 +12,11 @@
  * ENCRYPTION-INFO* files ("" for the collection root's own chain).
  *
  * Profiles: "toplevel" (default): every top-level directory is a chain,
- * files at the root belong to the root's chain.  A profile may send a
+ * files at the root belong to the root's chain.  "crdb": CockroachDB's
+ * collections (spec 4): a full backup's directory YYYY/MM/DD-HHMMSS.ss
+ * (or one user-named top-level directory) is a chain, and
+ * incrementals/<full>/... and <full>/<inc>/... (pre-22.1) use its key;
+ * LATEST, metadata/ and BACKUP-LOCK-* stay plaintext.  A profile may send a
  * path to a chain that is not one of its ancestors (CockroachDB keeps
  * incrementals under incrementals/ with the full backup's key), so
  * callers ask for a path's chain rather than walking up to one.
@@ -69,6 +73,28 @@ int layout_latest(const struct layout_profile *p, int rootfd, char *out,
  * not a chain directory under the profile (deeper paths, ".."). */
 int layout_chain_arg(const struct layout_profile *p, const char *arg, char *out,
 		     size_t outlen);
+
+/* How a regular file is stored. */
+enum layout_kind {
+	LAYOUT_ENCRYPTED, /* the chain's key, CockroachDB's format */
+	LAYOUT_PLAINTEXT, /* as written (LATEST, metadata/, BACKUP-LOCK-*) */
+	LAYOUT_CHECKSUM,  /* X-CHECKSUM: over X's stored bytes on the store,
+			     over its plaintext through the mount */
+};
+
+/* The kind of the regular file at path.  A name "<final><digits>.tmp"
+ * (CockroachDB's local storage writes through such a temporary, then
+ * renames it) is judged as <final>, so the rename keeps it right.
+ * toplevel: everything is encrypted.  crdb: spec 4.3. */
+enum layout_kind layout_file_kind(const struct layout_profile *p,
+				  const char *path);
+
+/* The profile a store looks like: crdb for a CockroachDB collection
+ * (metadata/latest/, a root LATEST, incrementals/, or a
+ * YYYY/MM/DD-HHMMSS.ss directory), else the default. */
+const struct layout_profile *layout_detect(int rootfd);
+/* name given: layout_find(name); NULL: layout_detect(rootfd). */
+const struct layout_profile *layout_resolve(const char *name, int rootfd);
 
 /* Names kmsfs keeps for itself in the backing store: ENCRYPTION-INFO*,
  * the key-check file, temporaries of crash-safe rewrites.  They are not

@@ -76,22 +76,35 @@ static int check_dirs(const struct kfs_options *o)
 	return 0;
 }
 
+/* --profile, or what the store looks like. */
+static const struct layout_profile *pick_layout(const struct kfs_options *o)
+{
+	const struct layout_profile *p;
+	int fd = open(o->backing, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	p = layout_resolve(o->profile, fd);
+	if (fd >= 0)
+		close(fd);
+	if (!p)
+		log_err("unknown layout profile '%s' (known: %s)", o->profile,
+			layout_known());
+	return p;
+}
+
 int kfs_mount(const struct kfs_options *o)
 {
-	const struct layout_profile *prof = layout_find(o->profile);
+	const struct layout_profile *prof = NULL;
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_session *se = NULL;
 	struct kfs *fs = NULL;
 	int status = 1, r;
 
-	if (!prof) {
-		log_err("unknown layout profile '%s' (known: %s)", o->profile,
-			layout_known());
-		return 2;
-	}
 	status = check_dirs(o);
 	if (status)
 		return status;
+	prof = pick_layout(o);
+	if (!prof)
+		return 2;
 	status = 1;
 	if (kfs_new(o->backing, o->keys, prof, &fs))
 		goto out;

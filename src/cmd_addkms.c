@@ -167,7 +167,7 @@ static int addkms_named(const struct cmd *c, const struct addkms_opts *a,
 static int addkms_chains(const struct cmd *c, const struct addkms_opts *a,
 			 int bfd, char ***out)
 {
-	const struct layout_profile *lp = layout_find(a->profile);
+	const struct layout_profile *lp = layout_resolve(a->profile, bfd);
 	char chain[4096];
 	int r;
 

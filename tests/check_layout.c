@@ -148,6 +148,120 @@ START_TEST(test_chains_and_latest)
 }
 END_TEST
 
+static const char *crdb_chain(const char *path, bool is_dir)
+{
+	static char out[256];
+
+	ck_assert_int_eq(layout_chain_of(layout_find("crdb"), path, is_dir, out,
+					 sizeof(out)),
+			 0);
+	return out;
+}
+
+START_TEST(test_crdb_chain_of)
+{
+	const struct layout_profile *p = layout_find("crdb");
+	const char *full = "2023/07/14-211406.03";
+
+	ck_assert_ptr_nonnull(p);
+	ck_assert_str_eq(crdb_chain("LATEST", false), "");
+	ck_assert_str_eq(crdb_chain("LATEST123.tmp", false), "");
+	ck_assert_str_eq(crdb_chain("metadata/latest/LATEST-ff", false), "");
+	ck_assert_str_eq(crdb_chain("2023", true), "");
+	ck_assert_str_eq(crdb_chain("2023/07", true), "");
+	ck_assert_str_eq(crdb_chain(full, true), full);
+	ck_assert_str_eq(
+	    crdb_chain("2023/07/14-211406.03/BACKUP_MANIFEST", false), full);
+	ck_assert_str_eq(crdb_chain("2023/07/14-211406.03/data/1.sst", false),
+			 full);
+	/* pre-22.1 incrementals inside the full backup's directory */
+	ck_assert_str_eq(
+	    crdb_chain("2023/07/14-211406.03/20230714/221406.03/data/2.sst",
+		       false),
+	    full);
+	/* 22.1+ incrementals, with and without v25.2's start suffix */
+	ck_assert_str_eq(crdb_chain("incrementals", true), "");
+	ck_assert_str_eq(crdb_chain("incrementals/2023/07", true), "");
+	ck_assert_str_eq(crdb_chain("incrementals/2023/07/14-211406.03", true),
+			 full);
+	ck_assert_str_eq(
+	    crdb_chain("incrementals/2023/07/14-211406.03/20230714/"
+		       "221406.03-20230714-211406.03/BACKUP_MANIFEST",
+		       false),
+	    full);
+	/* a user-named full backup directory */
+	ck_assert_str_eq(crdb_chain("mybackup", true), "mybackup");
+	ck_assert_str_eq(crdb_chain("mybackup/data/1.sst", false), "mybackup");
+	ck_assert_str_eq(crdb_chain("incrementals/mybackup/20230714/x", true),
+			 "mybackup");
+	ck_assert_str_eq(crdb_chain("README", false), "");
+	ck_assert(layout_is_chain_dir(p, full));
+	ck_assert(!layout_is_chain_dir(p, "2023/07"));
+	ck_assert(!layout_is_chain_dir(p, "incrementals/2023/07/14-211406.03"));
+}
+END_TEST
+
+START_TEST(test_file_kinds)
+{
+	const struct layout_profile *c = layout_find("crdb"),
+				    *t = layout_find(NULL);
+
+	ck_assert_int_eq(layout_file_kind(t, "LATEST"), LAYOUT_ENCRYPTED);
+	ck_assert_int_eq(layout_file_kind(t, "c/BACKUP-LOCK-1"),
+			 LAYOUT_ENCRYPTED);
+	ck_assert_int_eq(layout_file_kind(c, "LATEST"), LAYOUT_PLAINTEXT);
+	ck_assert_int_eq(layout_file_kind(c, "LATEST1234.tmp"),
+			 LAYOUT_PLAINTEXT);
+	ck_assert_int_eq(layout_file_kind(c, "metadata/latest/LATEST-ab"),
+			 LAYOUT_PLAINTEXT);
+	ck_assert_int_eq(layout_file_kind(c, "metadata/index/a/b_metadata.pb"),
+			 LAYOUT_PLAINTEXT);
+	ck_assert_int_eq(
+	    layout_file_kind(c, "2023/07/14-211406.03/BACKUP-LOCK-77"),
+	    LAYOUT_PLAINTEXT);
+	ck_assert_int_eq(
+	    layout_file_kind(c, "2023/07/14-211406.03/BACKUP_MANIFEST"),
+	    LAYOUT_ENCRYPTED);
+	ck_assert_int_eq(
+	    layout_file_kind(c, "2023/07/14-211406.03/BACKUP_MANIFEST55.tmp"),
+	    LAYOUT_ENCRYPTED);
+	ck_assert_int_eq(
+	    layout_file_kind(c,
+			     "2023/07/14-211406.03/BACKUP_MANIFEST-CHECKSUM"),
+	    LAYOUT_CHECKSUM);
+	ck_assert_int_eq(
+	    layout_file_kind(
+		c, "2023/07/14-211406.03/progress/BACKUP-CHECKPOINT-ab-CHECKSUM"
+		   "123.tmp"),
+	    LAYOUT_CHECKSUM);
+	ck_assert_int_eq(layout_file_kind(c, "2023/07/14-211406.03/x.tmp"),
+			 LAYOUT_ENCRYPTED);
+}
+END_TEST
+
+START_TEST(test_crdb_sample_collection)
+{
+	char *coll = tl_shared_path("vectors/crdb-collection/collection");
+	const struct layout_profile *p;
+	char out[64], **l;
+	int fd;
+
+	fd = open(coll, O_RDONLY | O_DIRECTORY);
+	ck_assert_int_ge(fd, 0);
+	p = layout_detect(fd);
+	ck_assert_str_eq(layout_name(p), "crdb");
+	ck_assert_str_eq(layout_name(layout_detect(dirfd_)), "toplevel");
+	ck_assert_int_eq(layout_chains(p, fd, &l), 0);
+	ck_assert_str_eq(l[0], "2023/07/14-211406.03");
+	ck_assert_ptr_null(l[1]);
+	layout_list_free(l);
+	ck_assert_int_eq(layout_latest(p, fd, out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "2023/07/14-211406.03");
+	close(fd);
+	free(coll);
+}
+END_TEST
+
 START_TEST(test_reserved_names)
 {
 	ck_assert(layout_name_reserved("ENCRYPTION-INFO"));
@@ -170,6 +284,9 @@ static Suite *layout_suite(void)
 	tcase_add_test(tc, test_toplevel_chain_of);
 	tcase_add_test(tc, test_chain_arg);
 	tcase_add_test(tc, test_chains_and_latest);
+	tcase_add_test(tc, test_crdb_chain_of);
+	tcase_add_test(tc, test_file_kinds);
+	tcase_add_test(tc, test_crdb_sample_collection);
 	tcase_add_test(tc, test_reserved_names);
 	suite_add_tcase(s, tc);
 	return s;
