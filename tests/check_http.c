@@ -23,6 +23,8 @@
 
 #include "../keystore/http.h"
 #include "../keystore/json.h"
+#include "../keystore/keystore.h"
+#include "../lib/secret.h"
 #include "testlib.h"
 
 struct srv {
@@ -504,6 +506,129 @@ START_TEST(test_url_check_setting)
 }
 END_TEST
 
+#ifdef KMSFS_CLOUD_KMS
+/* Each provider refuses a remote plain-http endpoint when it reads the
+ * setting, and the one log line names that setting. */
+struct endpoint_case {
+	const char *env, *val, *uri, *setting;
+};
+
+#define AWS_URI                                                                \
+	"aws:///"                                                              \
+	"k?REGION=us-east-1&AWS_ACCESS_KEY_ID=a&AWS_SECRET_ACCESS_KEY=s"
+#define GCP_URI "gs:///projects/p/locations/global/keyRings/r/cryptoKeys/k"
+
+static void endpoint_case_run(const struct endpoint_case *c)
+{
+	struct ks_kms *k = NULL;
+	char *log, want[96];
+
+	if (c->env)
+		setenv(c->env, c->val, 1);
+	unsetenv("KMSFS_ALLOW_INSECURE_HTTP");
+	tl_capture_begin();
+	ck_assert_int_eq(ks_kms_open(c->uri, &k), -EINVAL);
+	log = tl_capture_end();
+	snprintf(want, sizeof(want), "%s: refusing plain http to ", c->setting);
+	ck_assert_msg(strstr(log, want) != NULL, "%s", c->setting);
+	ck_assert_ptr_eq(strchr(log, '\n'), log + strlen(log) - 1);
+	free(log);
+	setenv("KMSFS_ALLOW_INSECURE_HTTP", "1", 1);
+	ck_assert_int_eq(ks_kms_open(c->uri, &k), 0);
+	ks_kms_free(k);
+	unsetenv("KMSFS_ALLOW_INSECURE_HTTP");
+	if (c->env)
+		unsetenv(c->env);
+}
+
+START_TEST(test_provider_endpoints)
+{
+	static const struct endpoint_case cases[] = {
+	    {NULL, NULL, AWS_URI "&AWS_ENDPOINT=http://kms.example",
+	     "AWS_ENDPOINT"},
+	    {"AWS_ENDPOINT_URL_STS", "http://sts.example", AWS_URI,
+	     "AWS_ENDPOINT_URL_STS"},
+	    {"KMSFS_GCP_KMS_ENDPOINT", "http://kms.example",
+	     GCP_URI "?AUTH=implicit", "KMSFS_GCP_KMS_ENDPOINT"},
+	    {"KMSFS_GCP_IAM_ENDPOINT", "http://10.0.0.1:8080",
+	     GCP_URI "?AUTH=implicit", "KMSFS_GCP_IAM_ENDPOINT"},
+	    {"GCE_METADATA_HOST", "10.1.2.3", GCP_URI "?AUTH=implicit",
+	     "GCE_METADATA_HOST"},
+	};
+
+	unsetenv("GOOGLE_APPLICATION_CREDENTIALS");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++)
+		endpoint_case_run(&cases[i]);
+}
+END_TEST
+
+/* Metadata and identity endpoints are read when credentials are needed:
+ * a wrap with var=val must fail before any request, naming var. */
+static void wrap_case(const char *uri, const char *var, const char *val)
+{
+	static const char *const clear[] = {
+	    "AZURE_TENANT_ID",
+	    "AZURE_CLIENT_ID",
+	    "AZURE_CLIENT_SECRET",
+	    "AZURE_FEDERATED_TOKEN_FILE",
+	    "IDENTITY_ENDPOINT",
+	    "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+	    "COCKROACH_AZURE_APPLICATION_CREDENTIALS_FILE",
+	    "AWS_ACCESS_KEY_ID",
+	    "AWS_SECRET_ACCESS_KEY",
+	    "AWS_PROFILE",
+	    "AWS_WEB_IDENTITY_TOKEN_FILE",
+	    "AWS_ROLE_ARN",
+	    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+	    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+	    "AWS_EC2_METADATA_DISABLED",
+	    "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+	    "KMSFS_ALLOW_INSECURE_HTTP",
+	};
+	struct secret *dk = secret_new(32);
+	struct ks_kms *k = NULL;
+	struct buf blob;
+	char *log, want[96];
+	int calls = seen_calls;
+
+	for (size_t i = 0; i < sizeof(clear) / sizeof(*clear); i++)
+		unsetenv(clear[i]);
+	setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials", 1);
+	setenv("AWS_CONFIG_FILE", "/nonexistent/config", 1);
+	setenv("IDENTITY_HEADER", "h", 1);
+	setenv(var, val, 1);
+	ck_assert_ptr_nonnull(dk);
+	buf_init(&blob, 4096);
+	http_set_transport(seen_transport, NULL);
+	ck_assert_int_eq(ks_kms_open(uri, &k), 0);
+	tl_capture_begin();
+	ck_assert_int_ne(ks_kms_wrap(k, dk, &blob), 0);
+	log = tl_capture_end();
+	ck_assert_int_eq(seen_calls, calls);
+	snprintf(want, sizeof(want), "%s: refusing plain http to 10.0.0.7",
+		 var);
+	ck_assert_msg(strstr(log, want) != NULL, "%s", var);
+	free(log);
+	ks_kms_free(k);
+	http_set_transport(NULL, NULL);
+	buf_release(&blob);
+	secret_free(dk);
+	unsetenv(var);
+}
+
+START_TEST(test_metadata_endpoints)
+{
+	static const char *const az =
+	    "azure-kms:///k/v1?AUTH=implicit&AZURE_VAULT_NAME=v";
+
+	wrap_case(az, "IDENTITY_ENDPOINT", "http://10.0.0.7:8081/msi/token");
+	wrap_case(az, "AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://10.0.0.7");
+	wrap_case("aws:///k?REGION=us-east-1&AUTH=implicit",
+		  "AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://10.0.0.7");
+}
+END_TEST
+#endif
+
 START_TEST(test_urlencode)
 {
 	struct buf b;
@@ -720,6 +845,10 @@ static Suite *http_suite(void)
 	tcase_add_test(h, test_plain_http_refused);
 	tcase_add_test(h, test_plain_http_allowed);
 	tcase_add_test(h, test_url_check_setting);
+#ifdef KMSFS_CLOUD_KMS
+	tcase_add_test(h, test_provider_endpoints);
+	tcase_add_test(h, test_metadata_endpoints);
+#endif
 	tcase_add_test(h, test_urlencode);
 	tcase_add_test(j, test_json_fields);
 	tcase_add_test(j, test_json_reject);
