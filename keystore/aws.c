@@ -388,6 +388,8 @@ static int aws_kms_url(const char *endpoint, const char *region, char **out)
 		r = -EINVAL;
 	}
 	if (!r)
+		r = http_url_check("AWS_ENDPOINT", base);
+	if (!r)
 		r = asprintf(out, "%s/", base) < 0 ? -ENOMEM : 0;
 	free(base);
 	return r;

@@ -171,7 +171,10 @@ int aws_sts_endpoint(const char *endpoint, const char *region, char **out)
 		r = aws_endpoint_base(endpoint ? endpoint : env, &base);
 		if (r)
 			return r;
-		r = asprintf(out, "%s/", base) < 0 ? -ENOMEM : 0;
+		r = http_url_check(
+		    endpoint ? "AWS_ENDPOINT" : "AWS_ENDPOINT_URL_STS", base);
+		if (!r)
+			r = asprintf(out, "%s/", base) < 0 ? -ENOMEM : 0;
 		free(base);
 		return r;
 	}
@@ -786,6 +789,9 @@ static int src_imds(const struct aws_cred *ac, struct aws_creds *out)
 	(void)ac;
 	if (dis && !strcasecmp(dis, "true"))
 		return -ENOENT;
+	r = ep ? http_url_check("AWS_EC2_METADATA_SERVICE_ENDPOINT", ep) : 0;
+	if (r)
+		return r;
 	snprintf(base, sizeof(base), "%s", ep ? ep : "http://169.254.169.254");
 	n = strlen(base);
 	while (n && base[n - 1] == '/')

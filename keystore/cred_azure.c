@@ -330,7 +330,7 @@ static int az_mi_base(const struct az_cred *c, enum az_mi kind, char *base)
 	if (kind == AZ_MI_IMDS && (!v || !*v))
 		v = AZ_IMDS_DEFAULT;
 	if (az_copy_url(v, false, base))
-		return 0;
+		return http_url_check(var, base);
 	log_err("KMS %s: %s must be an http:// or https:// URL", c->name, var);
 	return -EINVAL;
 }

@@ -582,10 +582,8 @@ static int gcp_sa_load(struct gcp_cred *c, const struct buf *json,
 		*why = "private_key is not an RSA private key in PEM";
 		r = -EINVAL;
 	}
-	if (!r) {
+	if (!r)
 		c->src = GCP_SRC_SA;
-		gcp_warn_plain("token_uri", c->token_uri);
-	}
 out:
 	json_free(o);
 	return r;

@@ -5,7 +5,10 @@
  * library: the map keys are raw SHA-256 digests in a proto "string" field,
  * which protobuf-c and upb would reject as invalid UTF-8 (spec §2.2).  The
  * decoder reads through a bounded cursor; every length is checked against
- * what remains before it is used.
+ * what remains before it is used.  The store is untrusted, so decoding is
+ * bounded: map records are first collected as views into the input (at
+ * most ENCINFO_MAX_ENTRIES), repeated keys are found by sorting those
+ * views, and only the surviving entries are copied.
  *
  * Map entries are encoded in insertion order.  CockroachDB builds the map
  * from a Go map (random order), so readers cannot depend on any order; the
@@ -105,24 +108,18 @@ static int grow_entries(struct encinfo *ei)
 	return 0;
 }
 
-int encinfo_put(struct encinfo *ei, const uint8_t *key, size_t keylen,
-		const uint8_t *val, size_t vallen)
+/* Append a new entry (the key is known not to be there yet). */
+static int append_entry(struct encinfo *ei, const uint8_t *key, size_t keylen,
+			const uint8_t *val, size_t vallen)
 {
-	struct encinfo_entry *e =
-	    (struct encinfo_entry *)encinfo_get(ei, key, keylen);
-	uint8_t *v = memdup0(val, vallen);
-	uint8_t *k;
+	struct encinfo_entry *e;
+	uint8_t *k, *v;
 
-	if (!v)
-		return -ENOMEM;
-	if (e) {
-		free(e->val);
-		e->val = v;
-		e->vallen = vallen;
-		return 0;
-	}
+	if (ei->n >= ENCINFO_MAX_ENTRIES)
+		return -E2BIG;
 	k = memdup0(key, keylen);
-	if (!k || grow_entries(ei)) {
+	v = memdup0(val, vallen);
+	if (!k || !v || grow_entries(ei)) {
 		free(k);
 		free(v);
 		return -ENOMEM;
@@ -130,6 +127,24 @@ int encinfo_put(struct encinfo *ei, const uint8_t *key, size_t keylen,
 	e = &ei->entries[ei->n++];
 	e->key = k;
 	e->keylen = keylen;
+	e->val = v;
+	e->vallen = vallen;
+	return 0;
+}
+
+int encinfo_put(struct encinfo *ei, const uint8_t *key, size_t keylen,
+		const uint8_t *val, size_t vallen)
+{
+	struct encinfo_entry *e =
+	    (struct encinfo_entry *)encinfo_get(ei, key, keylen);
+	uint8_t *v;
+
+	if (!e)
+		return append_entry(ei, key, keylen, val, vallen);
+	v = memdup0(val, vallen);
+	if (!v)
+		return -ENOMEM;
+	free(e->val);
 	e->val = v;
 	e->vallen = vallen;
 	return 0;
@@ -314,7 +329,43 @@ static int skip_field(struct rd *d, uint32_t field, unsigned wt, int depth)
 	}
 }
 
-static int decode_entry(struct rd *d, struct encinfo *ei)
+/* A map record as it appears on the wire, pointing into the input. */
+struct rec {
+	const uint8_t *key, *val;
+	size_t keylen, vallen;
+	bool dup; /* a later repeat of an earlier key */
+};
+
+struct recs {
+	struct rec *v;
+	size_t n, cap;
+};
+
+static int recs_add(struct recs *rs, const struct rd *key, const struct rd *val)
+{
+	struct rec *e;
+
+	if (rs->n >= ENCINFO_MAX_ENTRIES)
+		return -E2BIG;
+	if (rs->n == rs->cap) {
+		size_t ncap = rs->cap ? rs->cap * 2 : 8;
+
+		e = reallocarray(rs->v, ncap, sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		rs->v = e;
+		rs->cap = ncap;
+	}
+	e = &rs->v[rs->n++];
+	e->key = key->p;
+	e->keylen = (size_t)(key->end - key->p);
+	e->val = val->p;
+	e->vallen = (size_t)(val->end - val->p);
+	e->dup = false;
+	return 0;
+}
+
+static int decode_entry(struct rd *d, struct recs *rs)
 {
 	struct rd key = {NULL, NULL}, val = {NULL, NULL};
 
@@ -336,12 +387,11 @@ static int decode_entry(struct rd *d, struct encinfo *ei)
 		if (r)
 			return r;
 	}
-	return encinfo_put(ei, key.p, (size_t)(key.end - key.p), val.p,
-			   (size_t)(val.end - val.p));
+	return recs_add(rs, &key, &val);
 }
 
 static int decode_field(struct rd *d, uint32_t field, unsigned wt,
-			struct encinfo *ei)
+			struct encinfo *ei, struct recs *rs)
 {
 	struct rd sub;
 	int r;
@@ -357,12 +407,71 @@ static int decode_field(struct rd *d, uint32_t field, unsigned wt,
 		return r;
 	if (field == 2)
 		return encinfo_set_salt(ei, sub.p, (size_t)(sub.end - sub.p));
-	return decode_entry(&sub, ei);
+	return decode_entry(&sub, rs);
+}
+
+static int key_cmp(const struct rec *a, const struct rec *b)
+{
+	if (a->keylen != b->keylen)
+		return a->keylen < b->keylen ? -1 : 1;
+	return a->keylen ? memcmp(a->key, b->key, a->keylen) : 0;
+}
+
+/* By key, then by wire position (the records sit in one array). */
+static int cmp_recs(const void *a, const void *b)
+{
+	const struct rec *x = *(const struct rec *const *)a;
+	const struct rec *y = *(const struct rec *const *)b;
+	int c = key_cmp(x, y);
+
+	if (c)
+		return c;
+	return x < y ? -1 : x > y;
+}
+
+/* Go's map semantics in O(n log n): sort, then in each run of one key the
+ * first record takes the last value and the others are dropped. */
+static int mark_dups(struct recs *rs)
+{
+	struct rec **by_key = reallocarray(NULL, rs->n, sizeof(*by_key));
+	size_t i = 0;
+
+	if (!by_key)
+		return -ENOMEM;
+	for (size_t j = 0; j < rs->n; j++)
+		by_key[j] = &rs->v[j];
+	qsort(by_key, rs->n, sizeof(*by_key), cmp_recs);
+	while (i < rs->n) {
+		struct rec *first = by_key[i++];
+
+		for (; i < rs->n && !key_cmp(first, by_key[i]); i++) {
+			by_key[i]->dup = true;
+			first->val = by_key[i]->val;
+			first->vallen = by_key[i]->vallen;
+		}
+	}
+	free(by_key);
+	return 0;
+}
+
+static int copy_recs(struct recs *rs, struct encinfo *ei)
+{
+	int r = rs->n > 1 ? mark_dups(rs) : 0;
+
+	for (size_t i = 0; !r && i < rs->n; i++) {
+		const struct rec *e = &rs->v[i];
+
+		if (!e->dup)
+			r = append_entry(ei, e->key, e->keylen, e->val,
+					 e->vallen);
+	}
+	return r;
 }
 
 int encinfo_decode(const uint8_t *p, size_t len, struct encinfo *ei)
 {
 	struct rd d = {p, p + len};
+	struct recs rs = {NULL, 0, 0};
 	int r = 0;
 
 	while (!r && d.p < d.end) {
@@ -371,8 +480,11 @@ int encinfo_decode(const uint8_t *p, size_t len, struct encinfo *ei)
 
 		r = get_tag(&d, &field, &wt);
 		if (!r)
-			r = decode_field(&d, field, wt, ei);
+			r = decode_field(&d, field, wt, ei, &rs);
 	}
+	if (!r)
+		r = copy_recs(&rs, ei);
+	free(rs.v);
 	if (r)
 		encinfo_release(ei);
 	return r;
@@ -411,7 +523,8 @@ static int names_add(struct encinfo_names *names, const char *name)
 	char *s;
 
 	if (names->n >= ENCINFO_MAX_FILES) {
-		log_err("more than %d ENCRYPTION-INFO files in one directory",
+		log_err("more than %d ENCRYPTION-INFO files in one chain "
+			"directory: refused",
 			ENCINFO_MAX_FILES);
 		return -EPROTO;
 	}
@@ -531,6 +644,12 @@ int encinfo_read(int dirfd, const char *name, struct encinfo *ei)
 	r = encinfo_decode(b.data, b.len, ei);
 	if (r == -EPROTO)
 		log_err("%s is not a valid EncryptionInfo message", name);
+	if (r == -E2BIG) {
+		log_err("%s has more than %d KMS entries: not a real "
+			"ENCRYPTION-INFO file, refused",
+			name, ENCINFO_MAX_ENTRIES);
+		r = -EPROTO;
+	}
 out:
 	buf_release(&b);
 	return r;
@@ -599,6 +718,12 @@ io:
 
 int encinfo_next_name(size_t count, struct buf *out)
 {
+	if (count >= ENCINFO_MAX_FILES) {
+		log_err("the chain directory has %zu ENCRYPTION-INFO files, "
+			"the most kmsfs reads: no file can be added",
+			count);
+		return -E2BIG;
+	}
 	if (count == 0)
 		return buf_addstr(out, ENCINFO_PREFIX);
 	return buf_addf(out, "%s-%zu", ENCINFO_PREFIX, count + 1);

@@ -20,8 +20,14 @@
 #include "../lib/buf.h"
 
 #define ENCINFO_PREFIX "ENCRYPTION-INFO"
-#define ENCINFO_FILE_MAX (1u << 20) /* larger files are refused */
-#define ENCINFO_MAX_FILES 4096	    /* per chain directory */
+/* Limits on what the store may hand us, each far above real use: a chain
+ * lists one map entry per KMS (CockroachDB backups name a handful), and
+ * even 1024 entries of the largest real kind (a 32-byte key and a 512-byte
+ * RSA-4096 blob) fit in ENCINFO_FILE_MAX.  Each ALTER BACKUP ... ADD
+ * NEW_KMS adds one file; the file cap bounds what one unlock may read. */
+#define ENCINFO_FILE_MAX (1u << 20) /* bytes per file; larger: refused */
+#define ENCINFO_MAX_FILES 256	    /* per chain directory */
+#define ENCINFO_MAX_ENTRIES 1024    /* map entries per message */
 
 struct encinfo_entry {
 	uint8_t *key; /* map key: SHA-256 of a master key ID (32 bytes) */
@@ -47,7 +53,8 @@ void encinfo_release(struct encinfo *ei);
 /* Replace the salt.  0 or -ENOMEM. */
 int encinfo_set_salt(struct encinfo *ei, const uint8_t *salt, size_t len);
 /* Add a map entry, or replace the value of an existing key in place (a
- * proto map holds each key once).  0 or -ENOMEM. */
+ * proto map holds each key once).  0, -ENOMEM, or -E2BIG when adding a
+ * key would make more than ENCINFO_MAX_ENTRIES. */
 int encinfo_put(struct encinfo *ei, const uint8_t *key, size_t keylen,
 		const uint8_t *val, size_t vallen);
 /* The entry with this key, or NULL. */
@@ -58,11 +65,13 @@ const struct encinfo_entry *encinfo_get(const struct encinfo *ei,
  * when non-empty, then one field-3 entry per map entry in order (key and
  * value both written).  0, -ENOMEM or -E2BIG. */
 int encinfo_encode(const struct encinfo *ei, struct buf *out);
-/* Strict decode into an initialised, empty ei.  Unknown fields are skipped
- * by wire type; wrong wire types for known fields, truncation, overlong
- * varints and field number 0 give -EPROTO (ei is then released).  A key
- * repeated in the map keeps its first position and last value, like Go.
- * -ENOMEM. */
+/* Strict decode into an initialised, empty ei, in time linear in len
+ * (duplicate keys are found by sorting, O(n log n) in the entries).
+ * Unknown fields are skipped by wire type; wrong wire types for known
+ * fields, truncation, overlong varints and field number 0 give -EPROTO;
+ * more than ENCINFO_MAX_ENTRIES map records on the wire (repeated keys
+ * count) give -E2BIG.  ei is released on any error.  A key repeated in the
+ * map keeps its first position and last value, like Go.  -ENOMEM. */
 int encinfo_decode(const uint8_t *p, size_t len, struct encinfo *ei);
 
 /* --- files ---------------------------------------------------------- */
@@ -80,8 +89,9 @@ int encinfo_list(int dirfd, struct encinfo_names *out);
 void encinfo_names_release(struct encinfo_names *names);
 
 /* Read and decode one file (regular, at most ENCINFO_FILE_MAX bytes) into
- * an initialised, empty ei.  0, -ENOENT, -EIO, -EPROTO (all logged with
- * the file name), -ENOMEM. */
+ * an initialised, empty ei.  0, -ENOENT, -EIO, -EPROTO (malformed, or over
+ * ENCINFO_FILE_MAX or ENCINFO_MAX_ENTRIES: the log line names the file and
+ * the limit; callers need only "this file is unusable"), -ENOMEM. */
 int encinfo_read(int dirfd, const char *name, struct encinfo *ei);
 
 /* Create name in dirfd with O_EXCL, write, fsync the file and then the
@@ -91,7 +101,8 @@ int encinfo_write(int dirfd, const char *name, const uint8_t *p, size_t len);
 
 /* The name to write next when count files exist: "ENCRYPTION-INFO" for 0,
  * else "ENCRYPTION-INFO-<count+1>" (ALTER BACKUP ... ADD NEW_KMS).
- * Appends to out.  0, -ENOMEM, -E2BIG. */
+ * Appends to out.  0, -ENOMEM, -E2BIG (also, logged, when count is
+ * ENCINFO_MAX_FILES already: a file more could not be listed). */
 int encinfo_next_name(size_t count, struct buf *out);
 
 #endif

@@ -18,18 +18,6 @@
 
 /* --- options --------------------------------------------------------- */
 
-/* Tokens over plain http are only sane on the loopback (tests). */
-void gcp_warn_plain(const char *what, const char *url)
-{
-	if (strncmp(url, "http://", 7) == 0 &&
-	    strncmp(url, "http://127.0.0.1", 16) != 0 &&
-	    strncmp(url, "http://localhost", 16) != 0 &&
-	    strncmp(url, "http://[::1]", 12) != 0)
-		log_warn("%s %s is plain http: credentials and tokens travel "
-			 "unencrypted",
-			 what, url);
-}
-
 static int gcp_env_url(const char *var, const char *def, char *out)
 {
 	const char *v = getenv(var);
@@ -55,8 +43,7 @@ static int gcp_env_url(const char *var, const char *def, char *out)
 	}
 	memcpy(out, v, n);
 	out[n] = '\0';
-	gcp_warn_plain(var, out);
-	return 0;
+	return http_url_check(var, out);
 }
 
 static int gcp_env_host(char *out)
@@ -72,7 +59,7 @@ static int gcp_env_host(char *out)
 		return -EINVAL;
 	}
 	snprintf(out, GCP_URL_MAX, "http://%s", v);
-	return 0;
+	return http_url_check("GCE_METADATA_HOST", out);
 }
 
 int gcp_endpoints_load(struct gcp_endpoints *e)

@@ -17,8 +17,8 @@
  *                           libraries read it (default
  *                           metadata.google.internal)
  *   KMSFS_GCP_TIMEOUT_MS    per-request timeout, 1..600000 (default 10000)
- * Base URLs must be http:// or https://; plain http off the loopback is
- * accepted with a warning, because tokens would travel in clear.
+ * Base URLs must be http:// or https://; plain http only as http.h allows
+ * it (loopback, link-local, metadata.google.internal, or an opt-in).
  * Thread-safety: all functions are reentrant.
  */
 #ifndef KMSFS_GCP_REST_H
@@ -41,12 +41,9 @@ struct gcp_endpoints {
 };
 
 /* Fill e from the environment (see above).  -EINVAL, logged, when a value
- * is too long or not an http(s) URL / a host[:port]. */
+ * is too long, not an http(s) URL / a host[:port], or plain http that
+ * http_url_check refuses. */
 int gcp_endpoints_load(struct gcp_endpoints *e);
-
-/* Warn (once per call) when url is plain http off the loopback; what
- * names where the URL came from. */
-void gcp_warn_plain(const char *what, const char *url);
 
 /* Copy a short error code from an error reply into out: Google's
  * {"error":{"status":"PERMISSION_DENIED"}} or OAuth's

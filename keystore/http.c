@@ -9,16 +9,31 @@
  * so a secret body is not duplicated on our side.  Tests replace the
  * whole exchange through http_set_transport() and the clock through
  * http_set_clock().
+ *
+ * Plain http is checked here, before any transport, so that every
+ * provider and credential chain gets the same rule: the URL is parsed by
+ * libcurl's own parser (the host it would connect to, with odd IPv4
+ * spellings normalised and user info split off) and http goes only to
+ * hosts whose traffic never crosses a network: loopback, IPv4 link-local
+ * (every cloud's metadata and container credential agents), the two IPv6
+ * addresses AWS's Nitro hypervisor answers on the instance itself, and
+ * metadata.google.internal.  That last one is a DNS name, but a request to
+ * it carries nothing of ours: a spoofed answer can only hand us a token
+ * that the (https) KMS then rejects.  Anything else needs
+ * KMSFS_ALLOW_INSECURE_HTTP=1.
  */
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
-#include <time.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
@@ -34,6 +49,7 @@ static time_t (*http_clock)(void);
 
 static pthread_once_t http_once = PTHREAD_ONCE_INIT;
 static CURLcode http_init_rc = CURLE_FAILED_INIT;
+static atomic_bool http_insecure_warned;
 
 struct http_xfer {
 	struct http_response *resp;
@@ -88,6 +104,111 @@ int http_urlencode(struct buf *out, const char *s, size_t len)
 static void http_global_init(void)
 {
 	http_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* --- plain http policy --------------------------------------------------- */
+
+/* host as libcurl reports it: a name, a dotted quad, or "[v6]". */
+static bool http_host_local(const char *host)
+{
+	static const char *const v6_ok[] = {"::1", "fd00:ec2::254",
+					    "fd00:ec2::23"};
+	char inner[INET6_ADDRSTRLEN];
+	struct in6_addr a6, ok;
+	struct in_addr a4;
+	size_t n = strlen(host);
+
+	if (!strcasecmp(host, "localhost") ||
+	    !strcasecmp(host, "metadata.google.internal"))
+		return true;
+	if (inet_pton(AF_INET, host, &a4) == 1) {
+		uint32_t a = ntohl(a4.s_addr);
+
+		return a >> 24 == 127 || a >> 16 == 0xa9fe; /* 169.254/16 */
+	}
+	if (n < 3 || n - 2 >= sizeof(inner) || host[0] != '[' ||
+	    host[n - 1] != ']')
+		return false;
+	memcpy(inner, host + 1, n - 2);
+	inner[n - 2] = '\0';
+	if (inet_pton(AF_INET6, inner, &a6) != 1)
+		return false;
+	for (size_t i = 0; i < sizeof(v6_ok) / sizeof(*v6_ok); i++) {
+		if (inet_pton(AF_INET6, v6_ok[i], &ok) == 1 &&
+		    !memcmp(&a6, &ok, sizeof(ok)))
+			return true;
+	}
+	return false;
+}
+
+static bool http_insecure_allowed(void)
+{
+	const char *v = getenv(HTTP_ALLOW_INSECURE_ENV);
+
+	return v && !strcmp(v, "1");
+}
+
+/* Decide for an http URL to host; setting (may be NULL) names where the
+ * URL came from.  warn_once: from http_do, where a warning per request
+ * would flood the log. */
+static int http_plain_ok(const char *setting, const char *host, bool warn_once)
+{
+	const char *what = setting ? setting : "KMS endpoint";
+
+	if (http_host_local(host))
+		return 0;
+	if (!http_insecure_allowed()) {
+		log_err("%s: refusing plain http to %s (not loopback or "
+			"link-local): keys and credentials would travel "
+			"unencrypted; use https://, or set "
+			"KMSFS_ALLOW_INSECURE_HTTP=1 on a trusted network",
+			what, host);
+		return -EINVAL;
+	}
+	if (!warn_once || !atomic_exchange(&http_insecure_warned, true))
+		log_warn("%s: plain http to %s allowed by "
+			 "KMSFS_ALLOW_INSECURE_HTTP=1: keys and credentials "
+			 "travel unencrypted",
+			 what, host);
+	return 0;
+}
+
+static int http_check(const char *setting, const char *url, bool warn_once)
+{
+	char *scheme = NULL, *host = NULL;
+	CURLU *u;
+	CURLUcode rc;
+	int r = 0;
+
+	pthread_once(&http_once, http_global_init);
+	u = curl_url();
+	if (!u)
+		return -ENOMEM;
+	/* No scheme guessing: libcurl would guess http. */
+	rc = curl_url_set(u, CURLUPART_URL, url, 0);
+	if (!rc)
+		rc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+	if (!rc)
+		rc = curl_url_get(u, CURLUPART_HOST, &host, 0);
+	if (rc == CURLUE_OUT_OF_MEMORY) {
+		r = -ENOMEM;
+	} else if (rc || (strcmp(scheme, "https") && strcmp(scheme, "http"))) {
+		/* Not the URL itself: its query may carry a secret. */
+		log_err("%s: not an http:// or https:// URL",
+			setting ? setting : "KMS endpoint");
+		r = -EINVAL;
+	} else if (!strcmp(scheme, "http")) {
+		r = http_plain_ok(setting, host, warn_once);
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return r;
+}
+
+int http_url_check(const char *setting, const char *url)
+{
+	return http_check(setting, url, false);
 }
 
 static size_t http_write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
@@ -311,6 +432,9 @@ int http_do(const struct http_request *req, struct http_response *resp)
 	buf_reset(&resp->body);
 	if (!http_valid(req))
 		return -EINVAL;
+	r = http_check(NULL, req->url, true);
+	if (r)
+		goto out;
 	if (http_transport)
 		r = http_transport(req, resp, http_transport_ctx);
 	else
@@ -319,6 +443,7 @@ int http_do(const struct http_request *req, struct http_response *resp)
 		resp->status = 0;
 		buf_reset(&resp->body);
 	}
+out:
 	http_log_done(req, resp->status, r);
 	return r;
 }

@@ -5,8 +5,14 @@
  * Owns: one request/response exchange with bounded timeouts, TLS always
  * verified (optional CA bundle from $KMSFS_CA_BUNDLE for private
  * endpoints and tests), bounded response size, secret request/response
- * bodies, and a seam for tests: http_set_transport() replaces the real
- * transport, http_set_clock() the clock.
+ * bodies, the plain-http rule (below), and a seam for tests:
+ * http_set_transport() replaces the real transport, http_set_clock() the
+ * clock.
+ * Plain http: allowed only to loopback (127.0.0.0/8, [::1], localhost),
+ * IPv4 link-local 169.254.0.0/16 (EC2/ECS/EKS, GCE and Azure metadata and
+ * identity endpoints), AWS's on-instance [fd00:ec2::254] and
+ * [fd00:ec2::23], and metadata.google.internal; any other http URL is
+ * refused unless the environment has KMSFS_ALLOW_INSECURE_HTTP=1.
  * Must not know: any KMS's API or credentials format.
  * Thread-safety: http_do may be called from several threads; the seams
  * are set once before use.
@@ -20,6 +26,7 @@
 #include "../lib/buf.h"
 
 #define HTTP_MAX_HEADERS 16
+#define HTTP_ALLOW_INSECURE_ENV "KMSFS_ALLOW_INSECURE_HTTP"
 
 struct http_request {
 	const char *method; /* "GET", "POST", "PUT" */
@@ -38,17 +45,25 @@ struct http_response {
 };
 
 /* Perform one request.  Returns 0 when an HTTP response arrived (any
- * status), -ETIMEDOUT (connect/transfer timeout, host unreachable,
- * connection refused), -EPROTO (TLS verification or protocol failure),
- * -E2BIG (response over the body's max), -ENOMEM.  Logs at debug level
- * the method, the URL without query string and the status; never bodies
- * or header values. */
+ * status), -EINVAL (not an http(s) URL, or plain http the rule above
+ * refuses: logged, with the host), -ETIMEDOUT (connect/transfer timeout,
+ * host unreachable, connection refused), -EPROTO (TLS verification or
+ * protocol failure), -E2BIG (response over the body's max), -ENOMEM.
+ * Logs at debug level the method, the URL without query string and the
+ * status; never bodies or header values. */
 int http_do(const struct http_request *req, struct http_response *resp);
 
 /* http_do, retried with backoff (0.2 s, then 0.8 s; three attempts) while
  * the answer is 429 (throttled) or 5xx (unavailable).  Same returns as
  * http_do; the last answer is left in resp. */
 int http_do_retry(const struct http_request *req, struct http_response *resp);
+
+/* The plain-http rule for a configured endpoint, checked when it is read
+ * so that the message names where it came from: setting is the option's
+ * name (e.g. "AWS_ENDPOINT").  0 for https and for allowed http (with a
+ * warning when only KMSFS_ALLOW_INSECURE_HTTP=1 allows it), -EINVAL
+ * (logged, naming setting and host, never the URL) otherwise, -ENOMEM. */
+int http_url_check(const char *setting, const char *url);
 
 typedef int (*http_transport_fn)(const struct http_request *req,
 				 struct http_response *resp, void *ctx);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/sha.h>
@@ -364,6 +365,146 @@ static void make_file(int dfd, const char *name, const void *p, size_t len)
 	close(fd);
 }
 
+/* CPU seconds this process has used. */
+static double cpu_now(void)
+{
+	struct timespec ts;
+
+	ck_assert_int_eq(clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts), 0);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* One map record with key k[0..kl) and no value: 1a <4+kl> 0a <kl> k. */
+static size_t put_record(uint8_t *p, const uint8_t *k, size_t kl)
+{
+	p[0] = 0x1a;
+	p[1] = (uint8_t)(2 + kl);
+	p[2] = 0x0a;
+	p[3] = (uint8_t)kl;
+	memcpy(p + 4, k, kl);
+	return 4 + kl;
+}
+
+/* Issue 8 item 4: a 1 MiB file of 159,158 distinct map keys (every 2-byte
+ * key, then 3-byte keys) took 22 CPU seconds to decode. */
+START_TEST(test_planted_1mib)
+{
+	const size_t max = ENCINFO_FILE_MAX;
+	uint8_t *p = malloc(max), k[3];
+	char *dir = tl_tmpdir_new();
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	struct encinfo ei;
+	size_t len = 0, n = 0;
+	char *log;
+	double t;
+
+	ck_assert_ptr_nonnull(p);
+	for (unsigned i = 0; i < 65536; i++, n++) {
+		k[0] = (uint8_t)(i >> 8);
+		k[1] = (uint8_t)i;
+		len += put_record(p + len, k, 2);
+	}
+	for (unsigned i = 0; len + 7 <= max; i++, n++) {
+		k[0] = (uint8_t)(i >> 16);
+		k[1] = (uint8_t)(i >> 8);
+		k[2] = (uint8_t)i;
+		len += put_record(p + len, k, 3);
+	}
+	ck_assert_uint_eq(n, 159158);
+	ck_assert_int_ge(dfd, 0);
+	make_file(dfd, "ENCRYPTION-INFO-2", p, len);
+	t = cpu_now();
+	encinfo_init(&ei);
+	ck_assert_int_eq(encinfo_decode(p, len, &ei), -E2BIG);
+	ck_assert_uint_eq(ei.n, 0);
+	tl_capture_begin();
+	ck_assert_int_eq(encinfo_read(dfd, "ENCRYPTION-INFO-2", &ei), -EPROTO);
+	log = tl_capture_end();
+	t = cpu_now() - t;
+	ck_assert_msg(t < 0.5, "decoding took %.3f CPU seconds", t);
+	/* one line naming the file and the limit */
+	ck_assert_ptr_nonnull(strstr(log, "ENCRYPTION-INFO-2 has more than "
+					  "1024 KMS entries"));
+	ck_assert_ptr_eq(strchr(log, '\n'), log + strlen(log) - 1);
+	free(log);
+	encinfo_release(&ei);
+	free(p);
+	close(dfd);
+	ck_assert_int_eq(tl_tmpdir_remove(dir), 0);
+}
+END_TEST
+
+/* ENCINFO_MAX_ENTRIES distinct entries decode (in well under a second:
+ * the duplicate check is not quadratic); one more wire record, even a
+ * repeated key, is refused; encinfo_put keeps the same cap. */
+START_TEST(test_entry_limit)
+{
+	const size_t nmax = ENCINFO_MAX_ENTRIES;
+	uint8_t *p = malloc((nmax + 1) * 36), k[32] = {0};
+	struct encinfo ei;
+	size_t len = 0;
+	double t;
+
+	ck_assert_ptr_nonnull(p);
+	for (size_t i = 0; i < nmax; i++) {
+		k[30] = (uint8_t)(i >> 8);
+		k[31] = (uint8_t)i;
+		len += put_record(p + len, k, 32);
+	}
+	t = cpu_now();
+	ck_assert_int_eq(decode_copy(p, len, &ei), 0);
+	ck_assert_msg(cpu_now() - t < 0.5, "decoding took too long");
+	ck_assert_uint_eq(ei.n, nmax);
+	ck_assert_mem_eq(ei.entries[nmax - 1].key, k, 32);
+	ck_assert_int_eq(encinfo_put(&ei, k, 32, k, 1), 0); /* replace */
+	ck_assert_uint_eq(ei.entries[nmax - 1].vallen, 1);
+	k[0] = 1;
+	ck_assert_int_eq(encinfo_put(&ei, k, 32, k, 1), -E2BIG);
+	ck_assert_uint_eq(ei.n, nmax);
+	encinfo_release(&ei);
+	/* one more record, repeating the first key */
+	len += put_record(p + len, p + 4, 32);
+	ck_assert_int_eq(decode_copy(p, len, &ei), -E2BIG);
+	ck_assert_uint_eq(ei.n, 0);
+	encinfo_release(&ei);
+	free(p);
+}
+END_TEST
+
+/* Repeated keys: first position, last value, whatever the interleaving. */
+START_TEST(test_dupes_interleaved)
+{
+	/* a=1 b=2 a=3 c=4 b=5 a=6 */
+	static const char seq[] = "a1b2a3c4b5a6";
+	uint8_t msg[6 * 8];
+	struct encinfo ei;
+	size_t len = 0;
+
+	for (size_t i = 0; i < 6; i++) {
+		uint8_t *e = msg + len;
+
+		e[0] = 0x1a;
+		e[1] = 6;
+		e[2] = 0x0a;
+		e[3] = 1;
+		e[4] = (uint8_t)seq[2 * i];
+		e[5] = 0x12;
+		e[6] = 1;
+		e[7] = (uint8_t)seq[2 * i + 1];
+		len += 8;
+	}
+	ck_assert_int_eq(decode_copy(msg, len, &ei), 0);
+	ck_assert_uint_eq(ei.n, 3);
+	ck_assert_mem_eq(ei.entries[0].key, "a", 1);
+	ck_assert_mem_eq(ei.entries[0].val, "6", 1);
+	ck_assert_mem_eq(ei.entries[1].key, "b", 1);
+	ck_assert_mem_eq(ei.entries[1].val, "5", 1);
+	ck_assert_mem_eq(ei.entries[2].key, "c", 1);
+	ck_assert_mem_eq(ei.entries[2].val, "4", 1);
+	encinfo_release(&ei);
+}
+END_TEST
+
 START_TEST(test_dir_list)
 {
 	static const char *const want[] = {
@@ -394,6 +535,32 @@ START_TEST(test_dir_list)
 }
 END_TEST
 
+/* At most ENCINFO_MAX_FILES per directory. */
+START_TEST(test_dir_max_files)
+{
+	char *dir = tl_tmpdir_new();
+	struct encinfo_names nm;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	char name[64];
+
+	ck_assert_int_ge(dfd, 0);
+	make_file(dfd, "ENCRYPTION-INFO", "", 0);
+	for (int i = 2; i <= ENCINFO_MAX_FILES; i++) {
+		snprintf(name, sizeof(name), "ENCRYPTION-INFO-%d", i);
+		make_file(dfd, name, "", 0);
+	}
+	ck_assert_int_eq(encinfo_list(dfd, &nm), 0);
+	ck_assert_uint_eq(nm.n, ENCINFO_MAX_FILES);
+	encinfo_names_release(&nm);
+	make_file(dfd, "ENCRYPTION-INFOx", "", 0);
+	ck_assert_int_eq(encinfo_list(dfd, &nm), -EPROTO);
+	ck_assert_uint_eq(nm.n, 0);
+	ck_assert_ptr_null(nm.v);
+	close(dfd);
+	ck_assert_int_eq(tl_tmpdir_remove(dir), 0);
+}
+END_TEST
+
 START_TEST(test_next_name)
 {
 	struct buf b;
@@ -407,6 +574,11 @@ START_TEST(test_next_name)
 	buf_reset(&b);
 	ck_assert_int_eq(encinfo_next_name(9, &b), 0);
 	ck_assert_str_eq((const char *)b.data, "ENCRYPTION-INFO-10");
+	buf_reset(&b);
+	ck_assert_int_eq(encinfo_next_name(ENCINFO_MAX_FILES - 1, &b), 0);
+	buf_reset(&b);
+	ck_assert_int_eq(encinfo_next_name(ENCINFO_MAX_FILES, &b), -E2BIG);
+	ck_assert_uint_eq(b.len, 0);
 	buf_release(&b);
 }
 END_TEST
@@ -467,7 +639,11 @@ static Suite *encinfo_suite(void)
 	tcase_add_test(tc, test_unknown_fields);
 	tcase_add_test(tc, test_malformed);
 	tcase_add_test(tc, test_limits_and_dupes);
+	tcase_add_test(tc, test_dupes_interleaved);
+	tcase_add_test(tc, test_entry_limit);
+	tcase_add_test(tc, test_planted_1mib);
 	tcase_add_test(tf, test_dir_list);
+	tcase_add_test(tf, test_dir_max_files);
 	tcase_add_test(tf, test_next_name);
 	tcase_add_test(tf, test_dir_read_write);
 	suite_add_tcase(s, tc);

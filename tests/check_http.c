@@ -23,6 +23,8 @@
 
 #include "../keystore/http.h"
 #include "../keystore/json.h"
+#include "../keystore/keystore.h"
+#include "../lib/secret.h"
 #include "testlib.h"
 
 struct srv {
@@ -294,9 +296,9 @@ START_TEST(test_tls_to_plain)
 	buf_init(&rs.body, 0);
 	ck_assert_int_eq(do_get(url, 10000, &rs), -EPROTO);
 	srv_stop(&s);
-	/* Only http and https. */
-	ck_assert_int_eq(do_get("file:///etc/passwd", 2000, &rs), -EPROTO);
-	ck_assert_int_eq(do_get("ftp://127.0.0.1/", 2000, &rs), -EPROTO);
+	/* Only http and https (refused before libcurl runs). */
+	ck_assert_int_eq(do_get("file:///etc/passwd", 2000, &rs), -EINVAL);
+	ck_assert_int_eq(do_get("ftp://127.0.0.1/", 2000, &rs), -EINVAL);
 	unsetenv("KMSFS_CA_BUNDLE");
 	unlink(ca);
 	buf_release(&rs.body);
@@ -348,6 +350,284 @@ START_TEST(test_transport_seam)
 	buf_release(&rs.body);
 }
 END_TEST
+
+/* --- plain http ---------------------------------------------------------- */
+
+static int seen_calls;
+
+static int seen_transport(const struct http_request *req,
+			  struct http_response *resp, void *ctx)
+{
+	(void)req;
+	(void)ctx;
+	seen_calls++;
+	resp->status = 200;
+	return 0;
+}
+
+/* http_do through the seam: 0 if the request reached the transport,
+ * else http_do's error (and the transport must not have run). */
+static int try_url(const char *url)
+{
+	struct http_request rq = {.method = "GET", .url = url};
+	struct http_response rs = {0};
+	int before = seen_calls, r;
+
+	buf_init(&rs.body, 0);
+	r = http_do(&rq, &rs);
+	ck_assert_int_eq(seen_calls - before, r ? 0 : 1);
+	buf_release(&rs.body);
+	return r;
+}
+
+static const char *const local_urls[] = {
+    "https://kms.example/",
+    "http://127.0.0.1:1/x",
+    "http://127.9.8.7/",
+    "http://127.1/", /* libcurl reads it as 127.0.0.1 */
+    "http://localhost:8080/",
+    "HTTP://LOCALHOST/",
+    "http://[::1]:5/",
+    "http://169.254.169.254/latest/api/token", /* EC2, GCE, Azure */
+    "http://169.254.170.2/v2/credentials/x",   /* ECS */
+    "http://169.254.255.2:8081/msi/token",     /* App Service */
+    "http://[fd00:ec2::254]/latest/api/token", /* EC2 IMDS, IPv6 */
+    "http://[fd00:ec2::23]/v1/credentials",    /* EKS Pod Identity */
+    "http://metadata.google.internal/computeMetadata/v1/",
+};
+
+static const char *const remote_urls[] = {
+    "http://kms.example/",
+    "http://10.0.0.1/",
+    "http://192.168.1.1:8080/",
+    "http://169.255.0.1/",
+    "http://126.255.255.255/",
+    "http://0.0.0.0/",
+    "http://[fe80::1]/",
+    "http://[::ffff:127.0.0.1]/",
+    "http://[fd00:ec2::1]/",
+    "http://127.0.0.1.nip.io/",
+    "http://localhost.example/",
+    "http://metadata.google.internal.example/",
+    "http://127.0.0.1:80@kms.example/", /* user info, then the host */
+    "http://kms.example#@127.0.0.1/",
+    "kms.example/x", /* libcurl would guess http */
+    "file:///etc/passwd",
+    "ftp://127.0.0.1/",
+    "",
+};
+
+START_TEST(test_plain_http_refused)
+{
+	char *log;
+
+	unsetenv("KMSFS_ALLOW_INSECURE_HTTP");
+	http_set_transport(seen_transport, NULL);
+	for (size_t i = 0; i < sizeof(local_urls) / sizeof(*local_urls); i++)
+		ck_assert_msg(try_url(local_urls[i]) == 0, "%s", local_urls[i]);
+	for (size_t i = 0; i < sizeof(remote_urls) / sizeof(*remote_urls); i++)
+		ck_assert_msg(try_url(remote_urls[i]) == -EINVAL, "%s",
+			      remote_urls[i]);
+	/* Only "1" opts in. */
+	setenv("KMSFS_ALLOW_INSECURE_HTTP", "yes", 1);
+	ck_assert_int_eq(try_url("http://kms.example/"), -EINVAL);
+	setenv("KMSFS_ALLOW_INSECURE_HTTP", "0", 1);
+	ck_assert_int_eq(try_url("http://kms.example/"), -EINVAL);
+	unsetenv("KMSFS_ALLOW_INSECURE_HTTP");
+	/* One line that says why and what to do, with the host only. */
+	tl_capture_begin();
+	ck_assert_int_eq(
+	    try_url("http://user:hunter2@kms.example:8080/p?tok=s3cret"),
+	    -EINVAL);
+	log = tl_capture_end();
+	ck_assert_ptr_nonnull(
+	    strstr(log, "refusing plain http to kms.example"));
+	ck_assert_ptr_nonnull(strstr(log, "KMSFS_ALLOW_INSECURE_HTTP=1"));
+	ck_assert_ptr_null(strstr(log, "hunter2"));
+	ck_assert_ptr_null(strstr(log, "s3cret"));
+	ck_assert_ptr_eq(strchr(log, '\n'), log + strlen(log) - 1);
+	free(log);
+	http_set_transport(NULL, NULL);
+}
+END_TEST
+
+START_TEST(test_plain_http_allowed)
+{
+	char *log;
+
+	setenv("KMSFS_ALLOW_INSECURE_HTTP", "1", 1);
+	http_set_transport(seen_transport, NULL);
+	tl_capture_begin();
+	ck_assert_int_eq(try_url("http://kms.example/"), 0);
+	ck_assert_int_eq(try_url("http://10.0.0.1/"), 0);
+	log = tl_capture_end();
+	/* one warning per process, not one per request */
+	ck_assert_ptr_nonnull(strstr(log, "allowed by KMSFS_ALLOW_INSECURE"));
+	ck_assert_ptr_eq(strchr(log, '\n'), log + strlen(log) - 1);
+	free(log);
+	/* the opt-in is for http only, not for other schemes */
+	ck_assert_int_eq(try_url("ftp://kms.example/"), -EINVAL);
+	unsetenv("KMSFS_ALLOW_INSECURE_HTTP");
+	http_set_transport(NULL, NULL);
+}
+END_TEST
+
+/* The same rule where an endpoint setting is read, naming the setting. */
+START_TEST(test_url_check_setting)
+{
+	char *log;
+
+	unsetenv("KMSFS_ALLOW_INSECURE_HTTP");
+	ck_assert_int_eq(http_url_check("AWS_ENDPOINT", "https://kms.example"),
+			 0);
+	ck_assert_int_eq(http_url_check("AWS_ENDPOINT", "http://127.0.0.1:9"),
+			 0);
+	tl_capture_begin();
+	ck_assert_int_eq(
+	    http_url_check("AWS_ENDPOINT_URL_STS", "http://sts.example/"),
+	    -EINVAL);
+	ck_assert_int_eq(http_url_check("GCE_METADATA_HOST", "nonsense"),
+			 -EINVAL);
+	log = tl_capture_end();
+	ck_assert_ptr_nonnull(strstr(log, "AWS_ENDPOINT_URL_STS: refusing "
+					  "plain http to sts.example"));
+	ck_assert_ptr_nonnull(
+	    strstr(log, "GCE_METADATA_HOST: not an http:// or https:// URL"));
+	free(log);
+	setenv("KMSFS_ALLOW_INSECURE_HTTP", "1", 1);
+	tl_capture_begin();
+	ck_assert_int_eq(
+	    http_url_check("AWS_ENDPOINT_URL_STS", "http://sts.example/"), 0);
+	log = tl_capture_end();
+	ck_assert_ptr_nonnull(strstr(log, "AWS_ENDPOINT_URL_STS: plain http "
+					  "to sts.example allowed"));
+	free(log);
+	unsetenv("KMSFS_ALLOW_INSECURE_HTTP");
+}
+END_TEST
+
+#ifdef KMSFS_CLOUD_KMS
+/* Each provider refuses a remote plain-http endpoint when it reads the
+ * setting, and the one log line names that setting. */
+struct endpoint_case {
+	const char *env, *val, *uri, *setting;
+};
+
+#define AWS_URI                                                                \
+	"aws:///"                                                              \
+	"k?REGION=us-east-1&AWS_ACCESS_KEY_ID=a&AWS_SECRET_ACCESS_KEY=s"
+#define GCP_URI "gs:///projects/p/locations/global/keyRings/r/cryptoKeys/k"
+
+static void endpoint_case_run(const struct endpoint_case *c)
+{
+	struct ks_kms *k = NULL;
+	char *log, want[96];
+
+	if (c->env)
+		setenv(c->env, c->val, 1);
+	unsetenv("KMSFS_ALLOW_INSECURE_HTTP");
+	tl_capture_begin();
+	ck_assert_int_eq(ks_kms_open(c->uri, &k), -EINVAL);
+	log = tl_capture_end();
+	snprintf(want, sizeof(want), "%s: refusing plain http to ", c->setting);
+	ck_assert_msg(strstr(log, want) != NULL, "%s", c->setting);
+	ck_assert_ptr_eq(strchr(log, '\n'), log + strlen(log) - 1);
+	free(log);
+	setenv("KMSFS_ALLOW_INSECURE_HTTP", "1", 1);
+	ck_assert_int_eq(ks_kms_open(c->uri, &k), 0);
+	ks_kms_free(k);
+	unsetenv("KMSFS_ALLOW_INSECURE_HTTP");
+	if (c->env)
+		unsetenv(c->env);
+}
+
+START_TEST(test_provider_endpoints)
+{
+	static const struct endpoint_case cases[] = {
+	    {NULL, NULL, AWS_URI "&AWS_ENDPOINT=http://kms.example",
+	     "AWS_ENDPOINT"},
+	    {"AWS_ENDPOINT_URL_STS", "http://sts.example", AWS_URI,
+	     "AWS_ENDPOINT_URL_STS"},
+	    {"KMSFS_GCP_KMS_ENDPOINT", "http://kms.example",
+	     GCP_URI "?AUTH=implicit", "KMSFS_GCP_KMS_ENDPOINT"},
+	    {"KMSFS_GCP_IAM_ENDPOINT", "http://10.0.0.1:8080",
+	     GCP_URI "?AUTH=implicit", "KMSFS_GCP_IAM_ENDPOINT"},
+	    {"GCE_METADATA_HOST", "10.1.2.3", GCP_URI "?AUTH=implicit",
+	     "GCE_METADATA_HOST"},
+	};
+
+	unsetenv("GOOGLE_APPLICATION_CREDENTIALS");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++)
+		endpoint_case_run(&cases[i]);
+}
+END_TEST
+
+/* Metadata and identity endpoints are read when credentials are needed:
+ * a wrap with var=val must fail before any request, naming var. */
+static void wrap_case(const char *uri, const char *var, const char *val)
+{
+	static const char *const clear[] = {
+	    "AZURE_TENANT_ID",
+	    "AZURE_CLIENT_ID",
+	    "AZURE_CLIENT_SECRET",
+	    "AZURE_FEDERATED_TOKEN_FILE",
+	    "IDENTITY_ENDPOINT",
+	    "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+	    "COCKROACH_AZURE_APPLICATION_CREDENTIALS_FILE",
+	    "AWS_ACCESS_KEY_ID",
+	    "AWS_SECRET_ACCESS_KEY",
+	    "AWS_PROFILE",
+	    "AWS_WEB_IDENTITY_TOKEN_FILE",
+	    "AWS_ROLE_ARN",
+	    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+	    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+	    "AWS_EC2_METADATA_DISABLED",
+	    "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+	    "KMSFS_ALLOW_INSECURE_HTTP",
+	};
+	struct secret *dk = secret_new(32);
+	struct ks_kms *k = NULL;
+	struct buf blob;
+	char *log, want[96];
+	int calls = seen_calls;
+
+	for (size_t i = 0; i < sizeof(clear) / sizeof(*clear); i++)
+		unsetenv(clear[i]);
+	setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials", 1);
+	setenv("AWS_CONFIG_FILE", "/nonexistent/config", 1);
+	setenv("IDENTITY_HEADER", "h", 1);
+	setenv(var, val, 1);
+	ck_assert_ptr_nonnull(dk);
+	buf_init(&blob, 4096);
+	http_set_transport(seen_transport, NULL);
+	ck_assert_int_eq(ks_kms_open(uri, &k), 0);
+	tl_capture_begin();
+	ck_assert_int_ne(ks_kms_wrap(k, dk, &blob), 0);
+	log = tl_capture_end();
+	ck_assert_int_eq(seen_calls, calls);
+	snprintf(want, sizeof(want), "%s: refusing plain http to 10.0.0.7",
+		 var);
+	ck_assert_msg(strstr(log, want) != NULL, "%s", var);
+	free(log);
+	ks_kms_free(k);
+	http_set_transport(NULL, NULL);
+	buf_release(&blob);
+	secret_free(dk);
+	unsetenv(var);
+}
+
+START_TEST(test_metadata_endpoints)
+{
+	static const char *const az =
+	    "azure-kms:///k/v1?AUTH=implicit&AZURE_VAULT_NAME=v";
+
+	wrap_case(az, "IDENTITY_ENDPOINT", "http://10.0.0.7:8081/msi/token");
+	wrap_case(az, "AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://10.0.0.7");
+	wrap_case("aws:///k?REGION=us-east-1&AUTH=implicit",
+		  "AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://10.0.0.7");
+}
+END_TEST
+#endif
 
 START_TEST(test_urlencode)
 {
@@ -562,6 +842,13 @@ static Suite *http_suite(void)
 	tcase_add_test(h, test_silent_server);
 	tcase_add_test(h, test_tls_to_plain);
 	tcase_add_test(h, test_transport_seam);
+	tcase_add_test(h, test_plain_http_refused);
+	tcase_add_test(h, test_plain_http_allowed);
+	tcase_add_test(h, test_url_check_setting);
+#ifdef KMSFS_CLOUD_KMS
+	tcase_add_test(h, test_provider_endpoints);
+	tcase_add_test(h, test_metadata_endpoints);
+#endif
 	tcase_add_test(h, test_urlencode);
 	tcase_add_test(j, test_json_fields);
 	tcase_add_test(j, test_json_reject);
