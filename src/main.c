@@ -17,7 +17,7 @@
 
 static const struct cmd *const commands[] = {
     &cmd_mount,	  &cmd_umount,	&cmd_cat,    &cmd_keygen,
-    &cmd_encrypt, &cmd_decrypt, &cmd_addkms,
+    &cmd_encrypt, &cmd_decrypt, &cmd_addkms, &cmd_show,
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
