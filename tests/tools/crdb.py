@@ -583,7 +583,8 @@ def cmd_verify_vectors(a):
         except FormatError:
             check(cut not in bounds, "encinfo cut at %d rejected" % cut)
 
-    # The CockroachDB-layout collection, as RESTORE reads it.
+    # The CockroachDB-layout collection, as RESTORE reads it, and the
+    # replay + restore-check round trips (crdb_replay.py).
     fails += selftest_collections(os.path.join(d, "..", "crdb-collection"))
 
     # The CockroachDB-layout collection: key from its ENCRYPTION-INFO.
@@ -604,13 +605,15 @@ def cmd_verify_vectors(a):
 
     for f_ in fails:
         print("FAIL: " + f_)
-    print("verify-vectors: %d cases, collection restore-check, "
+    print("verify-vectors: %d cases, collection and replay round trips, "
           "%d failures" % (len(cases), len(fails)))
     return 1 if fails else 0
 
 
 def selftest_collections(coll):
-    """crdb_restore.py on shared/vectors/crdb-collection; failures."""
+    """crdb_restore.py on shared/vectors/crdb-collection and the
+    crdb_replay.py + restore-check round trips; failures."""
+    import crdb_replay
     import crdb_restore
     tmp = tempfile.mkdtemp(prefix="crdb-selftest.")
     try:
@@ -619,6 +622,7 @@ def selftest_collections(coll):
             fails += crdb_restore.selftest_collection(coll, tmp)
         else:
             fails.append("no collection vector at %s" % coll)
+        fails += crdb_replay.selftest(tmp)
     finally:
         shutil.rmtree(tmp)
     return fails
