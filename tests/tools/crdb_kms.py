@@ -177,6 +177,8 @@ def _aws(u, data, wrap, ep):
                            connect_timeout=5, read_timeout=TIMEOUT)}
     if u.get("AWS_ENDPOINT"):
         kw["endpoint_url"] = u.get("AWS_ENDPOINT")
+    if ep.ca_bundle:
+        kw["verify"] = ep.ca_bundle
     auth = u.get("AUTH")
     if auth in ("", "specified"):
         for p in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):

@@ -11,7 +11,7 @@ keys together, an unknown key), and print no credential.  The map keys
 of ENCRYPTION-INFO must be those of CockroachDB's vector encinfo-kms3.bin.
 Prints one line per check and "N passed, N failed"; exit 1 on failure.
 Needs python3-boto3, -google-auth, -azure and openssl; exit 77 without.
-Run: /usr/bin/python3 tests/tools/test_crdb_kms.py   (about 5 s)
+Run: /usr/bin/python3 tests/tools/test_crdb_kms.py   (about 5 s of CPU)
 """
 
 import base64
