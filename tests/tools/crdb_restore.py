@@ -26,6 +26,7 @@ the store itself is taken as a plaintext collection (e.g. a mount) and
 every file must be plaintext.
 """
 
+import fnmatch
 import hashlib
 import json
 import os
@@ -38,7 +39,7 @@ ALL = "ALL"
 INCREMENTALS = "incrementals"
 DAY_RE = re.compile(r"^\d{8}$")
 INC_RE = re.compile(r"^\d{6}\.\d{2}(-\d{8}-\d{6}\.\d{2})?$")
-TMP_RE = re.compile(r"\d+\.tmp$")
+TMP_RE = re.compile(r"(\d+\.tmp$|^\.kmsfs-tmp-)")
 MANIFESTS = ("BACKUP_METADATA", "BACKUP_MANIFEST", "BACKUP")
 LOCK = "BACKUP-LOCK-"
 CHECKSUM = "-CHECKSUM"
@@ -80,7 +81,8 @@ class Result:
 
     def fail(self, rel, msg):
         self.bad.add(rel)
-        self.problems.append("%s: %s" % (rel or ".", " ".join(msg.split())))
+        msg = " ".join(msg.split())
+        self.problems.append("%s: %s" % (rel, msg) if rel else msg)
 
     def failed(self, rel):
         """Already reported: rel, the file a checksum covers, its chain."""
@@ -361,13 +363,17 @@ def _targets(store, target, chains, res):
     else:
         sub = "/" + target.strip("/")
     if sub not in chains:
-        raise RestoreError("%s is not a backup directory of the collection"
-                           % sub)
+        raise RestoreError("%s is not a backup directory of the collection "
+                           "(full backup directories found: %s)"
+                           % (sub, " ".join(chains[:5]) or "none"))
     return [sub]
 
 
-def check_collection(store, target="LATEST", spec=None, allow_v1=False):
-    """Check a store as RESTORE reads it; a Result (problems, view...)."""
+def check_collection(store, target="LATEST", spec=None, allow_v1=False,
+                     ignore=()):
+    """Check a store as RESTORE reads it; a Result (problems, view...).
+    ignore: basename globs of files an encrypting layer keeps for itself
+    and RESTORE never reads (e.g. .kmsfs-keycheck); left out entirely."""
     spec = spec or KeySpec()
     res = Result()
     res.mode = spec.mode
@@ -381,7 +387,12 @@ def check_collection(store, target="LATEST", spec=None, allow_v1=False):
         res.fail("", str(e))
         return res
     stored = {}
+    ignored = 0
     for rel in walk_files(store):
+        if any(fnmatch.fnmatchcase(rel.rsplit("/", 1)[-1], g)
+               for g in ignore):
+            ignored += 1
+            continue
         owner = chain_of(rel, chains)
         if is_meta(rel):
             _check_meta(store, rel, read(store, rel), res)
@@ -392,6 +403,8 @@ def check_collection(store, target="LATEST", spec=None, allow_v1=False):
             stored[rel] = read(store, rel)
         else:
             res.skipped += 1
+    if ignored:
+        res.notes.append("%d file(s) ignored (--ignore)" % ignored)
     for sub in res.targets:
         full = sub.strip("/")
         old = inc_layers(store, full)
@@ -449,6 +462,8 @@ def expected_from_manifest(path):
 def compare(res, expected, by_hash=False, all_chains=False):
     """Problems for each difference between res.view and expected (rel ->
     bytes, or rel -> sha256 digest with by_hash)."""
+    if not res.targets:
+        return                  # nothing restored: the cause is reported
     exp = {r: v for r, v in expected.items()
            if in_scope(r, res.targets, all_chains)}
     for rel in sorted(set(exp) | set(res.view)):
@@ -584,6 +599,8 @@ def add_cli(sub):
     p.add_argument("--expect-manifest")
     p.add_argument("--out")
     p.add_argument("--allow-v1", action="store_true")
+    p.add_argument("--ignore", action="append", default=[],
+                   metavar="GLOB", help="leave out files with this basename")
     p.add_argument("-q", "--quiet", action="store_true")
     p = sub.add_parser("encrypt-collection")
     p.add_argument("plain")
@@ -632,7 +649,7 @@ def cmd_restore_check(a, ap):
     if a.expect and a.expect_manifest:
         ap.error("give --expect or --expect-manifest, not both")
     spec = chain_key_spec(a, ap)
-    res = check_collection(a.store, a.target, spec, a.allow_v1)
+    res = check_collection(a.store, a.target, spec, a.allow_v1, a.ignore)
     all_chains = a.target == ALL
     if a.expect:
         compare(res, expected_from_dir(a.expect), False, all_chains)
@@ -729,6 +746,11 @@ def selftest_collection(coll, tmp):
          lambda d: write(d, inc + "/data/812345699901234567.sst", b"x" * 99)),
         ("leftover tmp", "leftover temporary file",
          lambda d: write(d, full + "/data/1.sst4242.tmp", b"")),
+        ("leftover kmsfs tmp", "leftover temporary file",
+         lambda d: write(d, inc + "/.kmsfs-tmp-1", b"")),
+        ("unknown encrypted file", "in the store but not expected",
+         lambda d: write(d, full + "/.kmsfs-keycheck",
+                         crdb.encrypt_bytes(key, b"x"))),
         ("ENCRYPTION-INFO in an incremental", "outside the full backup",
          lambda d: write(d, inc + "/ENCRYPTION-INFO",
                          read(d, full + "/ENCRYPTION-INFO"))),
@@ -749,6 +771,15 @@ def selftest_collection(coll, tmp):
             fails.append("damage '%s' not reported as %r: %r"
                          % (name, want, res.problems[:3]))
         shutil.rmtree(d)
+    d = os.path.join(tmp, "ignore")
+    _copy_tree(store, d)
+    with open(os.path.join(d, full, ".kmsfs-keycheck"), "wb") as f:
+        f.write(crdb.encrypt_bytes(key, b"x"))
+    res = check_collection(d, "LATEST", pp, ignore=[".kmsfs-key*"])
+    compare(res, exp)
+    if res.problems or res.view != exp:
+        fails.append("--ignore: %r" % res.problems)
+    shutil.rmtree(d)
     res = check_collection(store, "LATEST",
                            KeySpec("passphrase", passphrase=b"wrong"))
     if not any("maybe incorrect key" in p for p in res.problems):
