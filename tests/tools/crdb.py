@@ -23,7 +23,7 @@ Commands (exit 0 = ok, 1 = check failed / bad data, 2 = usage):
   chain-key --passphrase-file P --encinfo FILE   print the chain key (hex)
   plain-size N | cipher-size N       the size mapping
   restore-check STORE [LATEST|SUBDIR|ALL] [CHAINKEY] [--expect DIR |
-          --expect-manifest FILE] [--out DIR] [--allow-v1] [-q]
+          --expect-manifest FILE] [--out DIR] [--ignore GLOB] [-q]
                                      read a CockroachDB collection the way
                                      RESTORE does (crdb_restore.py): resolve
                                      LATEST, find the full backup and its
