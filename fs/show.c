@@ -63,9 +63,12 @@ struct walk {
 	int rootfd;
 	struct show_layer *layer;
 	bool skip_incs; /* full backup of crdb: incrementals are layers */
+	const char *chain;
+	show_file_fn fn;
+	void *ctx;
 };
 
-static void count_file(struct walk *w, const char *path, const struct stat *st)
+static int count_file(struct walk *w, const char *path, const struct stat *st)
 {
 	uint64_t plain = (uint64_t)st->st_size;
 
@@ -75,6 +78,17 @@ static void count_file(struct walk *w, const char *path, const struct stat *st)
 	    cf_plain_size((uint64_t)st->st_size, &plain))
 		plain = 0; /* not a whole v2 file: verify says more */
 	w->layer->plain_bytes += plain;
+	return w->fn ? w->fn(w->ctx, w->layer, path, st) : 0;
+}
+
+/* A subdirectory in another chain (a chain below the root's) belongs to
+ * that chain's listing, not this one's. */
+static bool same_chain(const struct walk *w, const char *sub)
+{
+	char chain[4096];
+
+	return layout_chain_of(w->lp, sub, true, chain, sizeof(chain)) == 0 &&
+	       strcmp(chain, w->chain) == 0;
 }
 
 static int walk_dir(struct walk *w, const char *path, int depth)
@@ -94,18 +108,26 @@ static int walk_dir(struct walk *w, const char *path, int depth)
 	}
 	while (!r && (de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
-		    layout_name_reserved(de->d_name) ||
-		    fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
-		if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", path,
+		    fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    (size_t)snprintf(sub, sizeof(sub), "%s%s%s", path,
+				     *path ? "/" : "",
 				     de->d_name) >= sizeof(sub))
 			continue;
-		if (S_ISREG(st.st_mode))
-			count_file(w, sub, &st);
-		else if (S_ISDIR(st.st_mode) && depth < SHOW_DEPTH_MAX &&
-			 !(w->skip_incs && depth == 0 &&
-			   strlen(de->d_name) == 8 && digits(de->d_name, 8)))
+		if (layout_name_reserved(de->d_name)) {
+			/* kmsfs's own: not counted; temporaries reported */
+			if (w->fn && S_ISREG(st.st_mode) &&
+			    !strncmp(de->d_name, LAYOUT_TMP_PREFIX,
+				     strlen(LAYOUT_TMP_PREFIX)))
+				r = w->fn(w->ctx, w->layer, sub, &st);
+		} else if (S_ISREG(st.st_mode)) {
+			r = count_file(w, sub, &st);
+		} else if (S_ISDIR(st.st_mode) && depth < SHOW_DEPTH_MAX &&
+			   !(w->skip_incs && depth == 0 &&
+			     strlen(de->d_name) == 8 &&
+			     digits(de->d_name, 8)) &&
+			   same_chain(w, sub)) {
 			r = walk_dir(w, sub, depth + 1);
+		}
 	}
 	closedir(d);
 	return r;
@@ -189,30 +211,41 @@ static int cmp_layer(const void *a, const void *b)
 	return strcmp(x->end, y->end);
 }
 
-static int collect_chain(struct walk *w, struct show_chain *c,
-			 struct ks_keyring *keys)
+int show_chain_files(const struct layout_profile *lp, int rootfd,
+		     struct show_chain *c, show_file_fn fn, void *ctx)
 {
-	bool crdb = layout_depth(w->lp) > 1; /* layers beyond the full one */
+	struct walk w = {
+	    .lp = lp, .rootfd = rootfd, .chain = c->path, .fn = fn, .ctx = ctx};
+	bool crdb = layout_depth(lp) > 1; /* layers beyond the full one */
 	struct show_layer *full;
 	char inc[4096];
-	int r, fd;
+	int r;
 
 	r = add_layer(c, c->path, true, &full);
 	if (r)
 		return r;
 	end_of_full(c->path, full->end, sizeof(full->end));
-	w->layer = full;
-	w->skip_incs = crdb;
-	r = walk_dir(w, *c->path ? c->path : ".", 0);
+	w.layer = full;
+	w.skip_incs = crdb;
+	r = walk_dir(&w, c->path, 0);
 	if (!r && crdb) {
-		r = add_incs(w, c, c->path); /* pre-22.1: inside the full */
+		r = add_incs(&w, c, c->path); /* pre-22.1: inside the full */
 		snprintf(inc, sizeof(inc), "incrementals/%s", c->path);
 		if (!r)
-			r = add_incs(w, c, inc);
+			r = add_incs(&w, c, inc);
 	}
+	if (!r)
+		qsort(c->layers, c->nlayers, sizeof(*c->layers), cmp_layer);
+	return r;
+}
+
+static int collect_chain(struct walk *w, struct show_chain *c,
+			 struct ks_keyring *keys)
+{
+	int r = show_chain_files(w->lp, w->rootfd, c, NULL, NULL), fd;
+
 	if (r)
 		return r;
-	qsort(c->layers, c->nlayers, sizeof(*c->layers), cmp_layer);
 	fd = fdio_open_beneath(w->rootfd, c->path, O_RDONLY | O_DIRECTORY);
 	if (fd < 0)
 		return fd;

@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "../keystore/keystore.h"
 #include "layout.h"
@@ -41,6 +42,18 @@ struct show_collection {
 	struct show_chain *chains;
 	size_t n;
 };
+
+/* Called for every regular file of a chain's layers (path relative to
+ * the store), and for every leftover temporary (.kmsfs-tmp-*, whose
+ * base name says so; not counted in the layer).  Non-zero stops the
+ * walk and is returned. */
+typedef int (*show_file_fn)(void *ctx, const struct show_layer *layer,
+			    const char *path, const struct stat *st);
+
+/* Fill c->layers for the chain c->path (as show_collect does), calling
+ * fn (may be NULL) on the way.  0, -ENOMEM, -errno of the store. */
+int show_chain_files(const struct layout_profile *lp, int rootfd,
+		     struct show_chain *c, show_file_fn fn, void *ctx);
 
 /* Describe the store at backing.  profile NULL: detected.  keys may be
  * NULL (nothing is unwrapped).  0, -EINVAL (unknown profile), -ENOMEM,

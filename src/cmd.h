@@ -47,6 +47,7 @@ extern const struct cmd cmd_encrypt;
 extern const struct cmd cmd_decrypt;
 extern const struct cmd cmd_addkms;
 extern const struct cmd cmd_show;
+extern const struct cmd cmd_verify;
 
 /* --- cmd_common.c: messages ----------------------------------------- */
 
