@@ -30,6 +30,7 @@
 #include <openssl/crypto.h>
 
 #include "../lib/buf.h"
+#include "../lib/hex.h"
 #include "../lib/log.h"
 
 #define KMSURI_MAX 65536
@@ -60,16 +61,6 @@ bool kmsuri_param_is_secret(const char *name)
 	return false;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)tolower((unsigned char)c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* Go's QueryUnescape: %XX escapes and '+' as space.  %00 is refused (it
  * would end a C string early).  *out is malloc'd. */
 static int query_unescape(const char *s, size_t len, char **out)
@@ -81,20 +72,19 @@ static int query_unescape(const char *s, size_t len, char **out)
 	if (!d)
 		return -ENOMEM;
 	for (size_t i = 0; i < len; i++) {
-		int hi, lo;
+		int v;
 
 		if (s[i] != '%') {
 			d[j++] = s[i] == '+' ? ' ' : s[i];
 			continue;
 		}
-		hi = i + 2 < len ? hexval(s[i + 1]) : -1;
-		lo = hi >= 0 ? hexval(s[i + 2]) : -1;
-		if (lo < 0 || (hi == 0 && lo == 0)) {
+		v = i + 2 < len ? hex_byte(s + i + 1) : -1;
+		if (v <= 0) { /* not two hex digits, or %00 */
 			OPENSSL_cleanse(d, j);
 			free(d);
 			return -EINVAL;
 		}
-		d[j++] = (char)(hi << 4 | lo);
+		d[j++] = (char)v;
 		i += 2;
 	}
 	d[j] = '\0';
@@ -239,8 +229,7 @@ static int check_path_escapes(struct uparse *p)
 	for (size_t i = 0; i < n; i++) {
 		if (p->rest[i] != '%')
 			continue;
-		if (i + 2 >= n || hexval(p->rest[i + 1]) < 0 ||
-		    hexval(p->rest[i + 2]) < 0) {
+		if (i + 2 >= n || hex_byte(p->rest + i + 1) < 0) {
 			snprintf(p->why, sizeof(p->why),
 				 "bad %%-escape in the path");
 			return -EINVAL;

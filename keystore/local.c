@@ -27,6 +27,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "../lib/hex.h"
 #include "../lib/log.h"
 
 #define LOCAL_KEY_SIZE 32
@@ -118,22 +119,15 @@ out:
 
 static int make_id(struct local_state *st)
 {
-	static const char hex[] = "0123456789abcdef";
 	uint8_t md[EVP_MAX_MD_SIZE];
 	unsigned mdlen = 0;
-	char *p;
 
 	if (!HMAC(EVP_sha256(), st->key->bytes, (int)st->key->len,
 		  (const uint8_t *)LOCAL_ID_INFO, strlen(LOCAL_ID_INFO), md,
 		  &mdlen))
 		return -EIO;
-	p = st->id + strlen(LOCAL_ID_PREFIX);
 	memcpy(st->id, LOCAL_ID_PREFIX, strlen(LOCAL_ID_PREFIX));
-	for (size_t i = 0; i < LOCAL_ID_BYTES; i++) {
-		*p++ = hex[md[i] >> 4];
-		*p++ = hex[md[i] & 15];
-	}
-	*p = '\0';
+	hex_encode(md, LOCAL_ID_BYTES, st->id + strlen(LOCAL_ID_PREFIX));
 	OPENSSL_cleanse(md, sizeof(md));
 	return 0;
 }

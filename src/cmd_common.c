@@ -22,6 +22,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "../lib/hex.h"
 #include "../lib/log.h"
 
 #define CMD_ENV_KMS "KMSFS_KMS"
@@ -93,16 +94,6 @@ static const char *const cmd_secret_params[] = {
     "BEARER_TOKEN",
 };
 
-static int cmd_hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	ch = (char)(ch | 0x20);
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	return -1;
-}
-
 /* Is the query parameter name[0..len) (percent-encoded, as Go's
  * url.Values would decode it) one that carries a credential? */
 static bool cmd_param_is_secret(const char *name, size_t len)
@@ -112,13 +103,12 @@ static bool cmd_param_is_secret(const char *name, size_t len)
 
 	for (size_t i = 0; i < len; i++) {
 		char ch = name[i];
+		int v = ch == '%' && i + 2 < len ? hex_byte(name + i + 1) : -1;
 
 		if (n + 1 >= sizeof(dec))
 			return false; /* longer than any secret name */
-		if (ch == '%' && i + 2 < len && cmd_hexval(name[i + 1]) >= 0 &&
-		    cmd_hexval(name[i + 2]) >= 0) {
-			ch = (char)(cmd_hexval(name[i + 1]) * 16 +
-				    cmd_hexval(name[i + 2]));
+		if (v >= 0) {
+			ch = (char)v;
 			i += 2;
 		}
 		dec[n++] = ch;
