@@ -18,17 +18,15 @@
 
 #include <errno.h>
 #include <time.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include "../lib/log.h"
+#include "../lib/privfile.h"
 #include "encinfo.h"
 #include "kmsuri.h"
 #include "provider.h"
@@ -275,35 +273,6 @@ int ks_keyring_add_kms(struct ks_keyring *r, const char *uri)
 	return 0;
 }
 
-static int read_private_file(const char *path, struct buf *b)
-{
-	struct stat st;
-	int fd, r;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		r = -errno;
-		log_err("cannot read KMS URI file %s: %s", path, strerror(-r));
-		goto out;
-	}
-	r = -EPERM;
-	if (!S_ISREG(st.st_mode))
-		log_err("KMS URI file %s is not a regular file", path);
-	else if (st.st_uid != geteuid() || (st.st_mode & 077))
-		log_err("KMS URI file %s may hold credentials: it must be "
-			"owned by uid %u and not accessible by group or "
-			"others: chmod 600 %s",
-			path, (unsigned)geteuid(), path);
-	else
-		r = buf_read_fd(b, fd);
-	if (r && r != -EPERM)
-		log_err("cannot read KMS URI file %s: %s", path, strerror(-r));
-out:
-	if (fd >= 0)
-		close(fd);
-	return r;
-}
-
 /* Add each URI line of text (modified in place); *count gets how many. */
 static int add_uri_lines(struct ks_keyring *r, char *text, const char *path,
 			 size_t *count)
@@ -339,6 +308,7 @@ static int add_uri_lines(struct ks_keyring *r, char *text, const char *path,
 
 int ks_keyring_add_kms_file(struct ks_keyring *r, const char *path)
 {
+	char why[PRIVFILE_WHY_MAX];
 	size_t before = r->n, count = 0;
 	struct buf b;
 	int rc;
@@ -346,7 +316,9 @@ int ks_keyring_add_kms_file(struct ks_keyring *r, const char *path)
 	if (r->pass)
 		return refuse_mix();
 	buf_init_secret(&b, KMS_FILE_MAX);
-	rc = read_private_file(path, &b);
+	rc = privfile_read_buf(path, &b, why);
+	if (rc)
+		log_err("KMS URI file %s: %s", path, why);
 	if (!rc && memchr(b.data, '\0', b.len)) {
 		log_err("KMS URI file %s is not a text file", path);
 		rc = -EINVAL;

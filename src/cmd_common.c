@@ -18,12 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include "../lib/hex.h"
 #include "../lib/log.h"
+#include "../lib/privfile.h"
 
 #define CMD_ENV_KMS "KMSFS_KMS"
 
@@ -296,91 +296,14 @@ int cmd_settings(const struct cmd *c, struct cmd_opts *o, struct cfg *out)
 
 /* --- private files --------------------------------------------------- */
 
-static int cmd_check_private(const char *what, const char *path, int fd)
-{
-	struct stat st;
-	int r;
-
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		log_err("%s %s: %s", what, path, strerror(-r));
-		return r;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		log_err("%s %s: not a regular file", what, path);
-		return -EINVAL;
-	}
-	if (st.st_uid != geteuid() || (st.st_mode & 077)) {
-		log_err("%s %s must be owned by uid %u and not accessible by "
-			"group or others (is uid %u, mode %04o; chmod 600)",
-			what, path, (unsigned)geteuid(), (unsigned)st.st_uid,
-			(unsigned)(st.st_mode & 07777));
-		return -EPERM;
-	}
-	return 0;
-}
-
-static int cmd_read_all(int fd, uint8_t *p, size_t max, size_t *len_out)
-{
-	size_t len = 0;
-	uint8_t probe;
-	ssize_t n;
-
-	while (len < max) {
-		n = read(fd, p + len, max - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	*len_out = len;
-	if (len < max)
-		return 0;
-	do {
-		n = read(fd, &probe, 1);
-	} while (n < 0 && errno == EINTR);
-	secret_wipe(&probe, sizeof(probe));
-	if (n < 0)
-		return -errno;
-	return n ? -EFBIG : 0;
-}
-
 int cmd_read_private(const char *what, const char *path, size_t max,
 		     struct secret **out)
 {
-	struct secret *s = NULL;
-	int fd, r;
+	char why[PRIVFILE_WHY_MAX];
+	int r = privfile_read_secret(path, max, out, why);
 
-	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		r = -errno;
-		log_err("%s %s: %s", what, path, strerror(-r));
-		return r;
-	}
-	r = cmd_check_private(what, path, fd);
 	if (r)
-		goto out;
-	s = secret_new(max);
-	if (!s) {
-		r = -ENOMEM;
-		log_err("out of memory");
-		goto out;
-	}
-	r = cmd_read_all(fd, s->bytes, max, &s->len);
-	if (r == -EFBIG)
-		log_err("%s %s is longer than %zu bytes", what, path, max);
-	else if (r)
-		log_err("%s %s: %s", what, path, strerror(-r));
-out:
-	close(fd);
-	if (r)
-		secret_free(s);
-	else
-		*out = s;
+		log_err("%s %s: %s", what, path, why);
 	return r;
 }
 
