@@ -58,6 +58,22 @@ struct ks_keyring {
 	struct secret *pass;
 };
 
+/* --- KMS URIs ------------------------------------------------------------ */
+
+enum ks_uri_exposure ks_uri_exposure(const char *uri)
+{
+	switch (kmsuri_uri_class(uri)) {
+	case KMSURI_PLAIN:
+		return KS_URI_SHOWABLE;
+	case KMSURI_UNKNOWN:
+		return KS_URI_UNKNOWN_PARAM;
+	case KMSURI_IDENTITY:
+	case KMSURI_SECRET:
+		break;
+	}
+	return KS_URI_CREDENTIALS;
+}
+
 /* --- single KMS ---------------------------------------------------------- */
 
 static bool provider_has(const struct ks_provider *p, const char *scheme)

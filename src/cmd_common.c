@@ -17,11 +17,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <termios.h>
 #include <unistd.h>
 
-#include "../lib/hex.h"
 #include "../lib/log.h"
 #include "../lib/privfile.h"
 
@@ -88,64 +86,39 @@ void cmd_opts_release(struct cmd_opts *o)
 	o->config = NULL;
 }
 
-static const char *const cmd_secret_params[] = {
-    "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID",
-    "AZURE_CLIENT_SECRET",   "AZURE_ACCOUNT_KEY", "CREDENTIALS",
-    "BEARER_TOKEN",
-};
-
-/* Is the query parameter name[0..len) (percent-encoded, as Go's
- * url.Values would decode it) one that carries a credential? */
-static bool cmd_param_is_secret(const char *name, size_t len)
+/* argv is visible to every user (ps): refuse credentials there, and
+ * parameters no KMS takes, which may be misspelt credentials.  Never
+ * echo the URI. */
+static int cmd_check_uri_arg(const struct cmd *c, const char *uri,
+			     const char *fileopt)
 {
-	char dec[32];
-	size_t n = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		char ch = name[i];
-		int v = ch == '%' && i + 2 < len ? hex_byte(name + i + 1) : -1;
-
-		if (n + 1 >= sizeof(dec))
-			return false; /* longer than any secret name */
-		if (v >= 0) {
-			ch = (char)v;
-			i += 2;
-		}
-		dec[n++] = ch;
+	switch (ks_uri_exposure(uri)) {
+	case KS_URI_SHOWABLE:
+		return CMD_OK;
+	case KS_URI_UNKNOWN_PARAM:
+		return cmd_usage(c,
+				 "the KMS URI has a query parameter that no "
+				 "KMS takes (not shown: it may be a misspelt "
+				 "credential, and the command line is visible "
+				 "in ps): check the spelling, and give "
+				 "credentials in a %s (mode 0600)",
+				 fileopt);
+	case KS_URI_CREDENTIALS:
+		break;
 	}
-	dec[n] = '\0';
-	for (size_t i = 0;
-	     i < sizeof(cmd_secret_params) / sizeof(cmd_secret_params[0]); i++)
-		if (strcasecmp(dec, cmd_secret_params[i]) == 0)
-			return true;
-	return false;
-}
-
-static bool cmd_uri_has_credentials(const char *uri)
-{
-	const char *p = strchr(uri, '?');
-
-	while (p) {
-		const char *name = p + 1;
-
-		if (cmd_param_is_secret(name, strcspn(name, "=&#")))
-			return true;
-		p = strchr(name, '&');
-	}
-	return false;
+	return cmd_usage(c,
+			 "credentials do not belong on the command line "
+			 "(visible in ps); put the URI in a %s (mode 0600)",
+			 fileopt);
 }
 
 int cmd_add_uri_arg(const struct cmd *c, struct cfg_list *l, const char *uri,
 		    const char *fileopt)
 {
-	int r;
+	int r = cmd_check_uri_arg(c, uri, fileopt);
 
-	if (cmd_uri_has_credentials(uri))
-		return cmd_usage(c,
-				 "credentials do not belong on the command "
-				 "line (visible in ps); put the URI in a %s "
-				 "(mode 0600)",
-				 fileopt);
+	if (r)
+		return r;
 	if (!*uri)
 		return cmd_usage(c, "empty KMS URI");
 	r = cfg_list_add(l, uri);
