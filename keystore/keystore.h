@@ -36,6 +36,21 @@
 struct ks_kms;
 struct ks_keyring;
 
+/* --- KMS URIs -------------------------------------------------------- */
+
+/* What a KMS URI holds that must not be given where other users can read
+ * it (a command line: argv is visible in ps).  From the one list of
+ * parameters in kmsuri.c. */
+enum ks_uri_exposure {
+	KS_URI_SHOWABLE,      /* only parameters known to hold no secret */
+	KS_URI_UNKNOWN_PARAM, /* a parameter no KMS takes: maybe a misspelt
+				 credential */
+	KS_URI_CREDENTIALS,   /* a credential parameter, or a password */
+};
+
+/* Classify uri by its raw text (it need not parse).  Logs nothing. */
+enum ks_uri_exposure ks_uri_exposure(const char *uri);
+
 /* --- single KMS ------------------------------------------------------ */
 
 /* Parse uri and open its provider (no network I/O).  -EINVAL (message
