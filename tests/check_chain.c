@@ -257,7 +257,8 @@ static Suite *chain_suite(void)
 	tcase_add_test(tc, test_reserved_names);
 	tcase_add_test(tc, test_passphrase_chain);
 	tcase_add_test(tc, test_kms_chain);
-	tcase_add_test(tc, test_cockroach_chain_sample_verification);
+	tl_add_shared_test(tc, test_cockroach_chain_sample_verification,
+			   "vectors/crdb-collection");
 	tcase_add_test(tc, test_lazy_chain_material);
 	tcase_add_test(tc, test_write_refused_for_unknown_kms);
 	tcase_add_test(tc, test_check_store);
