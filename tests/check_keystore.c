@@ -765,7 +765,8 @@ static Suite *keystore_suite(void)
 	tcase_add_test(tl, test_keyring_rules);
 	tcase_add_test(tl, test_keyring_file);
 	tcase_add_test(tc, test_chain_passphrase);
-	tcase_add_test(tc, test_chain_crdb_collection);
+	tl_add_shared_test(tc, test_chain_crdb_collection,
+			   "vectors/crdb-collection");
 	tcase_add_test(tc, test_chain_kms);
 	tcase_add_test(tc, test_chain_add_kms);
 	tcase_add_test(tc, test_chain_damaged);
