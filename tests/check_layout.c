@@ -286,7 +286,8 @@ static Suite *layout_suite(void)
 	tcase_add_test(tc, test_chains_and_latest);
 	tcase_add_test(tc, test_crdb_chain_of);
 	tcase_add_test(tc, test_file_kinds);
-	tcase_add_test(tc, test_crdb_sample_collection);
+	tl_add_shared_test(tc, test_crdb_sample_collection,
+			   "vectors/crdb-collection/collection");
 	tcase_add_test(tc, test_reserved_names);
 	suite_add_tcase(s, tc);
 	return s;

@@ -29,7 +29,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 EMU = os.path.join(HERE, "..", "emu")
 sys.path.insert(0, HERE)
 VECTORS = os.environ.get("KMSFS_VECTORS", os.path.join(
-    HERE, "..", "..", "..", "shared", "vectors", "crdb"))
+    os.environ.get("KMSFS_SHARED") or
+    os.path.join(HERE, "..", "..", "..", "shared"), "vectors", "crdb"))
 PY = "/usr/bin/python3"
 
 AZ_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -135,6 +136,10 @@ def main():
         return 77
     if shutil.which("openssl") is None:
         print("SKIP: no openssl")
+        return 77
+    if not os.path.isdir(VECTORS):
+        print("SKIP: no shared test vectors at %s (configure "
+              "--with-shared=DIR or set KMSFS_SHARED=DIR)" % VECTORS)
         return 77
     import crdb_kms
     import crdb_replay
