@@ -18,6 +18,7 @@
 
 #include "../lib/harden.h"
 #include "../lib/log.h"
+#include "mountpoint.h"
 
 /* --- mounting ---------------------------------------------------------- */
 
@@ -64,16 +65,14 @@ static int serve(struct fuse_session *se, const struct kfs_options *o)
 static int check_dirs(const struct kfs_options *o)
 {
 	struct stat st;
+	int r;
 
 	if (stat(o->backing, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		log_err("backing store %s is not a directory", o->backing);
 		return 2;
 	}
-	if (stat(o->mountpoint, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		log_err("mount point %s is not a directory", o->mountpoint);
-		return 2;
-	}
-	return 0;
+	r = mountpoint_check(o->mountpoint, o->nonempty);
+	return r == -ENOTDIR ? 2 : r ? 1 : 0;
 }
 
 int kfs_mount(const struct kfs_options *o)

@@ -42,6 +42,34 @@ static int mount_add_opts(char **opts, const char *arg)
 	return CMD_OK;
 }
 
+/* Remove every option exactly equal to name from the comma-separated
+ * list opts (in place); true if there was one.  For options kmsfs handles
+ * itself, which libfuse would reject as unknown. */
+static bool mount_take_opt(char *opts, const char *name)
+{
+	size_t n = strlen(name);
+	char *p = opts, *w = opts;
+	bool found = false;
+
+	if (!opts)
+		return false;
+	while (*p) {
+		size_t len = strcspn(p, ",");
+
+		if (len == n && strncmp(p, name, n) == 0) {
+			found = true;
+		} else if (len) {
+			if (w != opts)
+				*w++ = ',';
+			memmove(w, p, len);
+			w += len;
+		}
+		p += len + (p[len] == ',');
+	}
+	*w = '\0';
+	return found;
+}
+
 struct mount_flags {
 	bool fuse_debug;
 	bool single_thread;
@@ -124,10 +152,11 @@ static int mount_resolve(const struct cmd *c, const struct cfg *s,
 		return CMD_FAIL;
 	}
 	*mnt = realpath(s->mountpoint, NULL);
-	if (!*mnt && errno == ENOTCONN) {
-		log_err("mount point %s is a dead kmsfs mount; run 'kmsfs "
-			"umount %s' first",
-			s->mountpoint, s->mountpoint);
+	if (!*mnt && (errno == ENOTCONN || errno == ECONNABORTED)) {
+		log_err("mount point %s is below a dead FUSE mount (its daemon "
+			"is gone); unmount that first with 'kmsfs umount' or "
+			"'fusermount3 -u'",
+			s->mountpoint);
 		return CMD_FAIL;
 	}
 	if (!*mnt) {
@@ -144,6 +173,7 @@ static int mount_resolve(const struct cmd *c, const struct cfg *s,
 static int mount_run(const struct cmd *c, int argc, char **argv)
 {
 	struct mount_flags f = {false, false};
+	bool nonempty = false;
 	struct ks_keyring *keys = NULL;
 	char *backing = NULL, *mnt = NULL;
 	struct kfs_options ko;
@@ -158,6 +188,8 @@ static int mount_run(const struct cmd *c, int argc, char **argv)
 		st = CMD_FAIL;
 	if (!st)
 		st = cmd_settings(c, &o, &s);
+	if (!st) /* libfuse 3 dropped it: the check is ours (fs/mountpoint.h) */
+		nonempty = mount_take_opt(s.options, "nonempty");
 	if (!st)
 		st = mount_resolve(c, &s, &backing, &mnt);
 	if (!st)
@@ -173,6 +205,7 @@ static int mount_run(const struct cmd *c, int argc, char **argv)
 	    .foreground = s.foreground,
 	    .fuse_debug = f.fuse_debug,
 	    .single_thread = f.single_thread,
+	    .nonempty = nonempty,
 	};
 	st = kfs_mount(&ko);
 out:
@@ -194,7 +227,9 @@ const struct cmd cmd_mount = {
 	    "  -d, --debug            trace FUSE requests (implies -f)\n"
 	    "  -s, --single-thread    serve requests in one thread\n"
 	    "  -o OPT[,OPT...]        FUSE mount options, e.g. allow_other "
-	    "(repeatable)\n"
+	    "(repeatable);\n"
+	    "                         nonempty: allow a non-empty mount "
+	    "point\n"
 	    "BACKING and MOUNTPOINT may come from --config.  The command "
 	    "returns once\nthe mount is ready.\n" CMD_KEY_HELP,
     .run = mount_run,
