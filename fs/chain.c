@@ -37,5 +37,6 @@ bool chain_name_reserved(const char *name)
 {
 	return ks_is_encinfo_name(name) ||
 	       strcmp(name, CHAIN_KEYCHECK_NAME) == 0 ||
+	       strcmp(name, CHAIN_LOCK_NAME) == 0 ||
 	       strncmp(name, CHAIN_TMP_PREFIX, strlen(CHAIN_TMP_PREFIX)) == 0;
 }

@@ -37,5 +37,6 @@ bool chain_name_reserved(const char *name);
 /* Name of the per-chain key verification file and the temp-file prefix. */
 #define CHAIN_KEYCHECK_NAME ".kmsfs-keycheck"
 #define CHAIN_TMP_PREFIX ".kmsfs-tmp-"
+#define CHAIN_LOCK_NAME ".kmsfs-lock" /* fs/storelock.h, at the root */
 
 #endif

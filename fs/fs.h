@@ -30,10 +30,11 @@ struct kfs_options {
  * foreground) once the mount is ready, and serve until unmounted.
  * Refuses (before any key is used) a mount point that is already a mount
  * point (a live one, or a dead FUSE mount left by a crash), a non-empty
- * one unless o->nonempty (fs/mountpoint.h).
+ * one unless o->nonempty, and a store another kmsfs process has mounted
+ * (fs/storelock.h).
  * Returns a process exit status: 0 after a clean unmount, 1 when the
- * store cannot be unlocked, the mount point is refused or mounting
- * failed (one line logged), 2 for bad options. */
+ * store cannot be unlocked, is in use, the mount point is refused or
+ * mounting failed (one line logged), 2 for bad options. */
 int kfs_mount(const struct kfs_options *o);
 
 /* Decrypt the file at path (relative to backing, '/'-separated) to out_fd

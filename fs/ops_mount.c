@@ -19,6 +19,7 @@
 #include "../lib/harden.h"
 #include "../lib/log.h"
 #include "mountpoint.h"
+#include "storelock.h"
 
 /* --- mounting ---------------------------------------------------------- */
 
@@ -80,6 +81,7 @@ int kfs_mount(const struct kfs_options *o)
 	const struct chain_profile *prof = chain_profile_find(o->profile);
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_session *se = NULL;
+	struct storelock *lock = NULL;
 	struct kfs *fs = NULL;
 	int status = 1, r;
 
@@ -92,6 +94,8 @@ int kfs_mount(const struct kfs_options *o)
 	if (status)
 		return status;
 	status = 1;
+	if (storelock_acquire(o->backing, o->mountpoint, &lock))
+		goto out;
 	if (kfs_new(o->backing, o->keys, prof, &fs))
 		goto out;
 	if (keycache_check_store(fs->kc, fs->rootfd))
@@ -115,6 +119,7 @@ int kfs_mount(const struct kfs_options *o)
 		/* mlock'd memory is not inherited across fork() */
 		harden_after_fork();
 		log_use_syslog(true);
+		storelock_set_pid(lock); /* the daemon's, not its parent's */
 	}
 	log_info("mounted %s on %s", o->backing, o->mountpoint);
 	r = serve(se, o);
@@ -128,5 +133,6 @@ out:
 	}
 	fuse_opt_free_args(&args);
 	kfs_free(fs);
+	storelock_release(lock);
 	return status;
 }
