@@ -24,9 +24,10 @@ struct storelock;
  * one warning), or, with one line logged: -EBUSY another process holds
  * the lock (the line names its mount point and pid, when it can be
  * read; a holder whose mount point is no longer mounted, or whose named
- * pid is gone, is given up to 2 s to finish or record itself first), -ELOOP the lock file is a symlink, -EINVAL it is not a regular
- * file, -EAGAIN it kept being replaced while locking, or another -errno
- * from opening or writing it. */
+ * pid is gone, is given up to 2 s to finish or record itself first),
+ * -ELOOP the lock file is a symlink, -EINVAL it is not a regular file,
+ * -EAGAIN it kept being replaced while locking, or another -errno from
+ * opening or writing it. */
 int storelock_acquire(const char *backing, const char *mountpoint,
 		      struct storelock **out);
 
