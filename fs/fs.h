@@ -23,13 +23,18 @@ struct kfs_options {
 	bool foreground;	 /* -f: no daemon, log to stderr */
 	bool fuse_debug;	 /* -d: libfuse request tracing */
 	bool single_thread;	 /* -s */
+	bool nonempty;		 /* -o nonempty: may hide a directory's files */
 };
 
 /* Check the keys against the backing store, mount, daemonize (unless
  * foreground) once the mount is ready, and serve until unmounted.
+ * Refuses (before any key is used) a mount point that is already a mount
+ * point (a live one, or a dead FUSE mount left by a crash), a non-empty
+ * one unless o->nonempty, and a store another kmsfs process has mounted
+ * (fs/storelock.h).
  * Returns a process exit status: 0 after a clean unmount, 1 when the
- * store cannot be unlocked or mounting failed (one line logged), 2 for
- * bad options. */
+ * store cannot be unlocked, is in use, the mount point is refused or
+ * mounting failed (one line logged), 2 for bad options. */
 int kfs_mount(const struct kfs_options *o);
 
 /* Decrypt the file at path (relative to backing, '/'-separated) to out_fd

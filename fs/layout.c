@@ -558,5 +558,6 @@ bool layout_name_reserved(const char *name)
 {
 	return ks_is_encinfo_name(name) ||
 	       strcmp(name, LAYOUT_KEYCHECK_NAME) == 0 ||
+	       strcmp(name, LAYOUT_LOCK_NAME) == 0 ||
 	       strncmp(name, LAYOUT_TMP_PREFIX, strlen(LAYOUT_TMP_PREFIX)) == 0;
 }

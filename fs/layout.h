@@ -108,5 +108,6 @@ bool layout_name_reserved(const char *name);
 /* Name of the per-chain key verification file and the temp-file prefix. */
 #define LAYOUT_KEYCHECK_NAME ".kmsfs-keycheck"
 #define LAYOUT_TMP_PREFIX ".kmsfs-tmp-"
+#define LAYOUT_LOCK_NAME ".kmsfs-lock" /* fs/storelock.h, at the root */
 
 #endif

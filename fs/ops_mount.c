@@ -18,6 +18,8 @@
 
 #include "../lib/harden.h"
 #include "../lib/log.h"
+#include "mountpoint.h"
+#include "storelock.h"
 
 /* --- mounting ---------------------------------------------------------- */
 
@@ -64,16 +66,14 @@ static int serve(struct fuse_session *se, const struct kfs_options *o)
 static int check_dirs(const struct kfs_options *o)
 {
 	struct stat st;
+	int r;
 
 	if (stat(o->backing, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		log_err("backing store %s is not a directory", o->backing);
 		return 2;
 	}
-	if (stat(o->mountpoint, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		log_err("mount point %s is not a directory", o->mountpoint);
-		return 2;
-	}
-	return 0;
+	r = mountpoint_check(o->mountpoint, o->nonempty);
+	return r == -ENOTDIR ? 2 : r ? 1 : 0;
 }
 
 /* --profile, or what the store looks like. */
@@ -96,6 +96,7 @@ int kfs_mount(const struct kfs_options *o)
 	const struct layout_profile *prof = NULL;
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_session *se = NULL;
+	struct storelock *lock = NULL;
 	struct kfs *fs = NULL;
 	int status = 1, r;
 
@@ -106,6 +107,8 @@ int kfs_mount(const struct kfs_options *o)
 	if (!prof)
 		return 2;
 	status = 1;
+	if (storelock_acquire(o->backing, o->mountpoint, &lock))
+		goto out;
 	if (kfs_new(o->backing, o->keys, prof, &fs))
 		goto out;
 	if (keycache_check_store(fs->kc, fs->layout, fs->rootfd))
@@ -129,6 +132,7 @@ int kfs_mount(const struct kfs_options *o)
 		/* mlock'd memory is not inherited across fork() */
 		harden_after_fork();
 		log_use_syslog(true);
+		storelock_set_pid(lock); /* the daemon's, not its parent's */
 	}
 	log_info("mounted %s on %s (profile: %s)", o->backing, o->mountpoint,
 		 layout_name(prof));
@@ -143,5 +147,6 @@ out:
 	}
 	fuse_opt_free_args(&args);
 	kfs_free(fs);
+	storelock_release(lock);
 	return status;
 }

@@ -20,8 +20,7 @@
 #include "../fs/fs.h"
 #include "../lib/harden.h"
 #include "../lib/log.h"
-
-#define MOUNTINFO "/proc/self/mountinfo"
+#include "../lib/mountinfo.h"
 
 /* Append a comma-separated -o list to *opts. */
 static int mount_add_opts(char **opts, const char *arg)
@@ -41,6 +40,34 @@ static int mount_add_opts(char **opts, const char *arg)
 	memcpy(n + a, arg, b + 1);
 	*opts = n;
 	return CMD_OK;
+}
+
+/* Remove every option exactly equal to name from the comma-separated
+ * list opts (in place); true if there was one.  For options kmsfs handles
+ * itself, which libfuse would reject as unknown. */
+static bool mount_take_opt(char *opts, const char *name)
+{
+	size_t n = strlen(name);
+	char *p = opts, *w = opts;
+	bool found = false;
+
+	if (!opts)
+		return false;
+	while (*p) {
+		size_t len = strcspn(p, ",");
+
+		if (len == n && strncmp(p, name, n) == 0) {
+			found = true;
+		} else if (len) {
+			if (w != opts)
+				*w++ = ',';
+			memmove(w, p, len);
+			w += len;
+		}
+		p += len + (p[len] == ',');
+	}
+	*w = '\0';
+	return found;
 }
 
 struct mount_flags {
@@ -125,10 +152,11 @@ static int mount_resolve(const struct cmd *c, const struct cfg *s,
 		return CMD_FAIL;
 	}
 	*mnt = realpath(s->mountpoint, NULL);
-	if (!*mnt && errno == ENOTCONN) {
-		log_err("mount point %s is a dead kmsfs mount; run 'kmsfs "
-			"umount %s' first",
-			s->mountpoint, s->mountpoint);
+	if (!*mnt && (errno == ENOTCONN || errno == ECONNABORTED)) {
+		log_err("mount point %s is below a dead FUSE mount (its daemon "
+			"is gone); unmount that first with 'kmsfs umount' or "
+			"'fusermount3 -u'",
+			s->mountpoint);
 		return CMD_FAIL;
 	}
 	if (!*mnt) {
@@ -145,6 +173,7 @@ static int mount_resolve(const struct cmd *c, const struct cfg *s,
 static int mount_run(const struct cmd *c, int argc, char **argv)
 {
 	struct mount_flags f = {false, false};
+	bool nonempty = false;
 	struct ks_keyring *keys = NULL;
 	char *backing = NULL, *mnt = NULL;
 	struct kfs_options ko;
@@ -159,6 +188,8 @@ static int mount_run(const struct cmd *c, int argc, char **argv)
 		st = CMD_FAIL;
 	if (!st)
 		st = cmd_settings(c, &o, &s);
+	if (!st) /* libfuse 3 dropped it: the check is ours (fs/mountpoint.h) */
+		nonempty = mount_take_opt(s.options, "nonempty");
 	if (!st)
 		st = mount_resolve(c, &s, &backing, &mnt);
 	if (!st)
@@ -174,6 +205,7 @@ static int mount_run(const struct cmd *c, int argc, char **argv)
 	    .foreground = s.foreground,
 	    .fuse_debug = f.fuse_debug,
 	    .single_thread = f.single_thread,
+	    .nonempty = nonempty,
 	};
 	st = kfs_mount(&ko);
 out:
@@ -195,73 +227,15 @@ const struct cmd cmd_mount = {
 	    "  -d, --debug            trace FUSE requests (implies -f)\n"
 	    "  -s, --single-thread    serve requests in one thread\n"
 	    "  -o OPT[,OPT...]        FUSE mount options, e.g. allow_other "
-	    "(repeatable)\n"
+	    "(repeatable);\n"
+	    "                         nonempty: allow a non-empty mount "
+	    "point\n"
 	    "BACKING and MOUNTPOINT may come from --config.  The command "
 	    "returns once\nthe mount is ready.\n" CMD_KEY_HELP,
     .run = mount_run,
 };
 
 /* --- umount ---------------------------------------------------------- */
-
-/* Undo mountinfo's octal escapes (\040 for space, ...) in place. */
-static void umount_unescape(char *s)
-{
-	char *d = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' &&
-		    s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-			*d++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
-				      (s[3] - '0'));
-			s += 3;
-		} else {
-			*d++ = *s;
-		}
-	}
-	*d = '\0';
-}
-
-/* If line describes a mount on path, copy its type into type (cap n). */
-static bool umount_match(char *line, const char *path, char *type, size_t n)
-{
-	char *save = NULL, *mp, *sep, *fstype;
-
-	if (!strtok_r(line, " ", &save)) /* mount ID */
-		return false;
-	for (int i = 0; i < 3; i++) /* parent ID, major:minor, root */
-		if (!strtok_r(NULL, " ", &save))
-			return false;
-	mp = strtok_r(NULL, " ", &save);
-	sep = save ? strstr(save, " - ") : NULL;
-	if (!mp || !sep)
-		return false;
-	umount_unescape(mp);
-	if (strcmp(mp, path) != 0)
-		return false;
-	fstype = strtok_r(sep + 3, " ", &save);
-	snprintf(type, n, "%s", fstype ? fstype : "?");
-	return true;
-}
-
-/* Type of the topmost mount on path; -ENOENT if nothing is mounted. */
-static int umount_find(const char *path, char *type, size_t n)
-{
-	FILE *f = fopen(MOUNTINFO, "re");
-	char *line = NULL;
-	size_t cap = 0;
-	int r = -ENOENT;
-
-	if (!f)
-		return -errno;
-	while (getline(&line, &cap, f) > 0) {
-		line[strcspn(line, "\n")] = '\0';
-		if (umount_match(line, path, type, n))
-			r = 0; /* keep going: later lines are stacked on top */
-	}
-	free(line);
-	fclose(f);
-	return r;
-}
 
 /* Absolute path to the mount point; a dead FUSE mount (ENOTCONN) cannot
  * be resolved, so then the path is only made absolute. */
@@ -323,9 +297,10 @@ static int umount_run(const struct cmd *c, int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	char type[64], *mnt;
+	struct mountinfo_entry me;
 	bool lazy = false;
 	int opt, r, st;
+	char *mnt;
 
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":hl", longopts, NULL)) != -1) {
@@ -343,16 +318,16 @@ static int umount_run(const struct cmd *c, int argc, char **argv)
 		log_err("%s: %s", argv[optind], strerror(errno));
 		return CMD_FAIL;
 	}
-	r = umount_find(mnt, type, sizeof(type));
+	r = mountinfo_find(mnt, &me);
 	if (r == -ENOENT) {
 		log_err("%s is not mounted", mnt);
 		st = CMD_FAIL;
 	} else if (r) {
-		log_err("cannot read " MOUNTINFO ": %s", strerror(-r));
+		log_err("cannot read /proc/self/mountinfo: %s", strerror(-r));
 		st = CMD_FAIL;
-	} else if (!umount_is_kmsfs(type)) {
+	} else if (!umount_is_kmsfs(me.fstype)) {
 		log_err("%s is not a kmsfs mount (type %s); not unmounting it",
-			mnt, type);
+			mnt, me.fstype);
 		st = CMD_FAIL;
 	} else {
 		st = umount_do(mnt, lazy);
