@@ -394,12 +394,25 @@ out:
 
 int inode_release_file(struct kfs *fs, struct kinode *in)
 {
-	int r = 0;
+	struct kfile *kf = NULL;
+	int r = 0, r2;
 
+	/* The last close publishes the file (sealing, fsync, a rename):
+	 * do that outside in->lock, which stat and open take.  The kfile
+	 * cannot go away meanwhile: only the last release, ours, frees it. */
+	pthread_mutex_lock(&in->lock);
+	if (in->nopen == 1)
+		kf = in->kf;
+	pthread_mutex_unlock(&in->lock);
+	if (kf)
+		r = kfile_commit(kf, false);
 	pthread_mutex_lock(&in->lock);
 	if (in->nopen && --in->nopen == 0) {
 		if (in->kf) {
-			r = kfile_commit(in->kf, false);
+			/* a no-op unless a handle wrote since */
+			r2 = kfile_commit(in->kf, false);
+			if (!r)
+				r = r2;
 			kfile_close(in->kf);
 			in->kf = NULL;
 		}
