@@ -3,7 +3,7 @@
  *
  * The backing object is reached through /proc/self/fd/N of its O_PATH fd
  * (chmod, xattrs and access take no O_PATH fd directly), as libfuse's
- * passthrough_ll does.
+ * passthrough_ll does; the fd is held from inode_fd_get to inode_fd_put.
  */
 #include "attr.h"
 
@@ -44,7 +44,7 @@ static int set_times(struct kinode *in, const struct kattr *a)
 {
 	struct timespec tv[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
 	char proc[64];
-	int r;
+	int r, fd;
 
 	if (a->valid & KATTR_ATIME_NOW)
 		tv[0].tv_nsec = UTIME_NOW;
@@ -54,24 +54,33 @@ static int set_times(struct kinode *in, const struct kattr *a)
 		tv[1].tv_nsec = UTIME_NOW;
 	else if (a->valid & KATTR_MTIME)
 		tv[1] = a->mtime;
+	fd = inode_fd_get(in->fs, in);
+	if (fd < 0)
+		return fd;
 	if (in->type == S_IFLNK) {
-		r = utimensat(in->fd, "", tv, AT_EMPTY_PATH);
+		r = utimensat(fd, "", tv, AT_EMPTY_PATH);
 	} else {
-		procpath(proc, sizeof(proc), in->fd);
+		procpath(proc, sizeof(proc), fd);
 		r = utimensat(AT_FDCWD, proc, tv, 0);
 	}
-	return r < 0 ? -errno : 0;
+	r = r < 0 ? -errno : 0;
+	inode_fd_put(in->fs, in);
+	return r;
 }
 
 static int set_owner(struct kinode *in, const struct kattr *a)
 {
 	uid_t uid = a->valid & KATTR_UID ? a->uid : (uid_t)-1;
 	gid_t gid = a->valid & KATTR_GID ? a->gid : (gid_t)-1;
+	int fd = inode_fd_get(in->fs, in), r;
 
-	return fchownat(in->fd, "", uid, gid,
-			AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0
-		   ? -errno
-		   : 0;
+	if (fd < 0)
+		return fd;
+	r = fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0
+		? -errno
+		: 0;
+	inode_fd_put(in->fs, in);
+	return r;
 }
 
 int attr_set(struct kfs *fs, struct kinode *in, struct kfile *kf,
@@ -80,11 +89,17 @@ int attr_set(struct kfs *fs, struct kinode *in, struct kfile *kf,
 	unsigned times =
 	    KATTR_ATIME | KATTR_MTIME | KATTR_ATIME_NOW | KATTR_MTIME_NOW;
 	char proc[64];
-	int r = 0;
+	int r = 0, fd;
 
-	procpath(proc, sizeof(proc), in->fd);
-	if ((a->valid & KATTR_MODE) && chmod(proc, a->mode) < 0)
-		r = -errno;
+	if (a->valid & KATTR_MODE) {
+		fd = inode_fd_get(fs, in);
+		if (fd < 0)
+			return fd;
+		procpath(proc, sizeof(proc), fd);
+		if (chmod(proc, a->mode) < 0)
+			r = -errno;
+		inode_fd_put(fs, in);
+	}
 	if (!r && (a->valid & (KATTR_UID | KATTR_GID)))
 		r = set_owner(in, a);
 	if (!r && (a->valid & KATTR_SIZE))
@@ -96,10 +111,16 @@ int attr_set(struct kfs *fs, struct kinode *in, struct kfile *kf,
 
 int attr_readlink(struct kinode *in, char *buf, size_t len)
 {
-	ssize_t n = readlinkat(in->fd, "", buf, len);
+	int fd = inode_fd_get(in->fs, in);
+	ssize_t n;
 
+	if (fd < 0)
+		return fd;
+	n = readlinkat(fd, "", buf, len);
+	n = n < 0 ? -errno : n;
+	inode_fd_put(in->fs, in);
 	if (n < 0)
-		return -errno;
+		return (int)n;
 	if ((size_t)n >= len)
 		return -ENAMETOOLONG;
 	buf[n] = '\0';
@@ -108,23 +129,48 @@ int attr_readlink(struct kinode *in, char *buf, size_t len)
 
 int attr_statfs(struct kinode *in, struct statvfs *out)
 {
-	return fstatvfs(in->fd, out) < 0 ? -errno : 0;
+	int fd = inode_fd_get(in->fs, in), r;
+
+	if (fd < 0)
+		return fd;
+	r = fstatvfs(fd, out) < 0 ? -errno : 0;
+	inode_fd_put(in->fs, in);
+	return r;
+}
+
+/* /proc/self/fd path of in's fd, held until path_put. */
+static int path_get(struct kinode *in, char *buf, size_t len)
+{
+	int fd = inode_fd_get(in->fs, in);
+
+	if (fd < 0)
+		return fd;
+	procpath(buf, len, fd);
+	return 0;
+}
+
+static void path_put(struct kinode *in)
+{
+	inode_fd_put(in->fs, in);
 }
 
 int attr_access(struct kinode *in, int mask)
 {
 	char proc[64];
+	int r = path_get(in, proc, sizeof(proc));
 
-	procpath(proc, sizeof(proc), in->fd);
-	return access(proc, mask) < 0 ? -errno : 0;
+	if (r)
+		return r;
+	r = access(proc, mask) < 0 ? -errno : 0;
+	path_put(in);
+	return r;
 }
 
 static int xattr_path(struct kinode *in, char *buf, size_t len)
 {
 	if (in->type == S_IFLNK)
 		return -ENOTSUP;
-	procpath(buf, len, in->fd);
-	return 0;
+	return path_get(in, buf, len);
 }
 
 static ssize_t neg_errno(ssize_t n)
@@ -136,17 +182,25 @@ ssize_t attr_getxattr(struct kinode *in, const char *name, void *val,
 		      size_t size)
 {
 	char proc[64];
-	int r = xattr_path(in, proc, sizeof(proc));
+	ssize_t r = xattr_path(in, proc, sizeof(proc));
 
-	return r ? r : neg_errno(getxattr(proc, name, val, size));
+	if (r)
+		return r;
+	r = neg_errno(getxattr(proc, name, val, size));
+	path_put(in);
+	return r;
 }
 
 ssize_t attr_listxattr(struct kinode *in, char *list, size_t size)
 {
 	char proc[64];
-	int r = xattr_path(in, proc, sizeof(proc));
+	ssize_t r = xattr_path(in, proc, sizeof(proc));
 
-	return r ? r : neg_errno(listxattr(proc, list, size));
+	if (r)
+		return r;
+	r = neg_errno(listxattr(proc, list, size));
+	path_put(in);
+	return r;
 }
 
 int attr_setxattr(struct kinode *in, const char *name, const void *val,
@@ -155,7 +209,11 @@ int attr_setxattr(struct kinode *in, const char *name, const void *val,
 	char proc[64];
 	int r = xattr_path(in, proc, sizeof(proc));
 
-	return r ? r : (int)neg_errno(setxattr(proc, name, val, size, flags));
+	if (r)
+		return r;
+	r = (int)neg_errno(setxattr(proc, name, val, size, flags));
+	path_put(in);
+	return r;
 }
 
 int attr_removexattr(struct kinode *in, const char *name)
@@ -163,5 +221,9 @@ int attr_removexattr(struct kinode *in, const char *name)
 	char proc[64];
 	int r = xattr_path(in, proc, sizeof(proc));
 
-	return r ? r : (int)neg_errno(removexattr(proc, name));
+	if (r)
+		return r;
+	r = (int)neg_errno(removexattr(proc, name));
+	path_put(in);
+	return r;
 }

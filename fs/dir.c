@@ -21,9 +21,9 @@ int kdir_open(struct kinode *in, struct kdir **out)
 
 	if (!d)
 		return -ENOMEM;
-	fd = openat(in->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = inode_reopen(in->fs, in, O_RDONLY | O_DIRECTORY);
 	if (fd < 0 || !(d->dp = fdopendir(fd))) {
-		r = -errno;
+		r = fd < 0 ? fd : -errno;
 		if (fd >= 0)
 			close(fd);
 		free(d);

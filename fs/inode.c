@@ -2,9 +2,10 @@
  * inode.c - the inode table, stat with plaintext sizes, open-file
  * attachment, and the filesystem's lifecycle.
  *
- * Each inode keeps an O_PATH fd to its backing object, so operations use
- * the *at() calls and never build paths.  Names and the crash-safe
- * replacement of rewritten files are fs/ns.c's.
+ * Operations reach an inode's backing object through an O_PATH fd
+ * (inode_fd_get, fs/inode_fd.c) and the *at() calls, never by building
+ * paths.  Names and the crash-safe replacement of rewritten files are
+ * fs/ns.c's.
  */
 #include "inode.h"
 
@@ -34,12 +35,41 @@ static struct kinode *table_find(struct kfs *fs, dev_t dev, ino_t ino)
 	return in;
 }
 
+static void bucket_add(struct kinode **buckets, size_t n, struct kinode *in)
+{
+	size_t h = (in->ino ^ in->dev) % n;
+
+	in->hnext = buckets[h];
+	buckets[h] = in;
+}
+
+/* Twice the buckets once there are more inodes than buckets, so that a
+ * lookup stays O(1) with a million inodes.  Out of memory: stay. */
+static void table_grow(struct kfs *fs)
+{
+	size_t n = fs->nbuckets * 2;
+	struct kinode **b = calloc(n, sizeof(*b));
+
+	if (!b)
+		return;
+	for (size_t i = 0; i < fs->nbuckets; i++) {
+		struct kinode *in = fs->buckets[i], *next;
+
+		for (; in; in = next) {
+			next = in->hnext;
+			bucket_add(b, n, in);
+		}
+	}
+	free(fs->buckets);
+	fs->buckets = b;
+	fs->nbuckets = n;
+}
+
 static void table_insert(struct kfs *fs, struct kinode *in)
 {
-	size_t h = (in->ino ^ in->dev) % fs->nbuckets;
-
-	in->hnext = fs->buckets[h];
-	fs->buckets[h] = in;
+	if (fs->count >= fs->nbuckets)
+		table_grow(fs);
+	bucket_add(fs->buckets, fs->nbuckets, in);
 	fs->count++;
 }
 
@@ -59,8 +89,7 @@ static void inode_destroy(struct kinode *in)
 {
 	if (in->kf)
 		kfile_close(in->kf);
-	if (in->fd >= 0)
-		close(in->fd);
+	inode_fd_drop(in->fs, in);
 	pthread_mutex_destroy(&in->lock);
 	free(in->name);
 	free(in);
@@ -121,25 +150,26 @@ struct kinode *inode_find(struct kfs *fs, dev_t dev, ino_t ino)
 }
 
 /* Point the inode at a new backing file (a re-encrypted version renamed
- * over the old one).  The new O_PATH fd is dup3'd onto the inode's fd
- * number, so a thread using in->fd meanwhile sees the old or the new
- * file, never a closed or reused number. */
+ * over the old one).  inode_fd_replace dup3s the new O_PATH fd onto the
+ * inode's fd number. */
 int inode_repoint(struct kfs *fs, struct kinode *in, int newfd)
 {
 	char proc[64];
 	struct stat st;
-	int fd;
+	int fd, r;
 
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", newfd);
-	fd = open(proc, O_PATH | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0 || dup3(fd, in->fd, O_CLOEXEC) < 0) {
-		int r = -errno;
-
-		if (fd >= 0)
-			close(fd);
+	fd = inode_openat(fs, AT_FDCWD, proc, O_PATH, 0);
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		close(fd);
 		return r;
 	}
-	close(fd);
+	r = inode_fd_replace(fs, in, fd);
+	if (r)
+		return r;
 	pthread_mutex_lock(&fs->table_lock);
 	table_remove(fs, in);
 	in->dev = st.st_dev;
@@ -164,7 +194,7 @@ static int inode_new(struct kfs *fs, struct kinode *parent, const char *name,
 		free(in);
 		return r;
 	}
-	in->fd = fd;
+	in->fd = -1;
 	in->dev = st->st_dev;
 	in->ino = st->st_ino;
 	in->type = st->st_mode & S_IFMT;
@@ -172,6 +202,7 @@ static int inode_new(struct kfs *fs, struct kinode *parent, const char *name,
 	in->fs = fs;
 	ns_host_init(in);
 	pthread_mutex_init(&in->lock, NULL);
+	inode_fd_offer(fs, in, fd, true);
 	*out = in;
 	return 0;
 }
@@ -184,9 +215,14 @@ int inode_lookup(struct kfs *fs, struct kinode *parent, const char *name,
 
 	if (layout_name_reserved(name))
 		return -ENOENT;
-	fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	fd = inode_fd_get(fs, parent);
 	if (fd < 0)
-		return -errno;
+		return fd;
+	r = inode_openat(fs, fd, name, O_PATH | O_NOFOLLOW, 0);
+	inode_fd_put(fs, parent);
+	if (r < 0)
+		return r;
+	fd = r;
 	if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
 		r = -errno;
 		close(fd);
@@ -197,12 +233,12 @@ int inode_lookup(struct kfs *fs, struct kinode *parent, const char *name,
 	if (in)
 		in->nlookup++;
 	pthread_mutex_unlock(&fs->table_lock);
-	if (!in) {
+	if (in) {
+		inode_fd_offer(fs, in, fd, false);
+	} else {
 		r = inode_new(fs, parent, name, fd, st, &fresh);
-		if (r) {
-			close(fd);
+		if (r)
 			return r;
-		}
 		pthread_mutex_lock(&fs->table_lock);
 		in = table_find(fs, st->st_dev, st->st_ino);
 		if (!in) {
@@ -215,14 +251,10 @@ int inode_lookup(struct kfs *fs, struct kinode *parent, const char *name,
 	}
 	if (fresh)
 		inode_destroy(fresh); /* lost a race: closes fd */
-	else if (in->fd != fd)
-		close(fd);
 	ns_set_name(fs, in, parent, name);
 	*out = in;
 	return inode_stat(fs, in, st);
 }
-
-static int reopen(int opath_fd, bool writable);
 
 /* Version byte of the backing file (0 if unknown); in->lock held. */
 static int header_version(struct kinode *in, const struct stat *st)
@@ -234,7 +266,7 @@ static int header_version(struct kinode *in, const struct stat *st)
 	    in->hdr_mtime.tv_sec == st->st_mtim.tv_sec &&
 	    in->hdr_mtime.tv_nsec == st->st_mtim.tv_nsec)
 		return in->hdr_version;
-	fd = reopen(in->fd, false);
+	fd = inode_reopen(in->fs, in, O_RDONLY);
 	if (fd < 0)
 		return 0;
 	in->hdr_version = 0;
@@ -250,12 +282,15 @@ static int header_version(struct kinode *in, const struct stat *st)
 int inode_stat(struct kfs *fs, struct kinode *in, struct stat *st)
 {
 	uint64_t n;
+	int fd = inode_fd_get(fs, in), r = 0;
 
-	(void)fs;
-	if (fstatat(in->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
-		return -errno;
-	if (!S_ISREG(st->st_mode))
-		return 0;
+	if (fd < 0)
+		return fd;
+	if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		r = -errno;
+	inode_fd_put(fs, in);
+	if (r || !S_ISREG(st->st_mode))
+		return r;
 	n = (uint64_t)st->st_size;
 	pthread_mutex_lock(&in->lock);
 	if (in->kf)
@@ -271,20 +306,15 @@ int inode_stat(struct kfs *fs, struct kinode *in, struct stat *st)
 
 /* --- open files ------------------------------------------------------- */
 
-static int reopen(int opath_fd, bool writable)
+static int reopen(struct kfs *fs, struct kinode *in, bool writable)
 {
-	char proc[64];
-	int fd;
-
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", opath_fd);
-	fd = open(proc, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
+	return inode_reopen(fs, in, writable ? O_RDWR : O_RDONLY);
 }
 
-static bool looks_encrypted(int opath_fd)
+static bool looks_encrypted(struct kfs *fs, struct kinode *in)
 {
 	char pre[CF_PREAMBLE_LEN];
-	int fd = reopen(opath_fd, false);
+	int fd = reopen(fs, in, false);
 	bool yes;
 
 	if (fd < 0)
@@ -304,7 +334,7 @@ static int attach(struct kfs *fs, struct kinode *in, bool writable, bool fresh)
 
 	r = writable ? keycache_key_write(fs->kc, in->chain, &key)
 		     : keycache_key_read(fs->kc, in->chain, &key);
-	if (r == -ENOKEY && !writable && !looks_encrypted(in->fd)) {
+	if (r == -ENOKEY && !writable && !looks_encrypted(fs, in)) {
 		/* Not ciphertext at all: open it keyless so that reads
 		 * report it (EIO and a log line), not a key problem. */
 		key = NULL;
@@ -314,13 +344,13 @@ static int attach(struct kfs *fs, struct kinode *in, bool writable, bool fresh)
 		return r;
 	if (in->kf) {
 		/* A writer joins readers: the file needs a writable fd. */
-		fd = reopen(in->fd, true);
+		fd = reopen(fs, in, true);
 		if (fd < 0)
 			return fd;
 		kfile_set_writable_fd(in->kf, fd);
 		return 0;
 	}
-	fd = reopen(in->fd, writable);
+	fd = reopen(fs, in, writable);
 	if (fd < 0)
 		return fd;
 	ns_label(fs, in, label, sizeof(label));
@@ -336,29 +366,57 @@ int inode_open_file(struct kfs *fs, struct kinode *in, int flags, bool fresh,
 		    struct kfile **out)
 {
 	bool writable = (flags & O_ACCMODE) != O_RDONLY;
+	bool first;
 	int r = 0;
 
 	pthread_mutex_lock(&in->lock);
+	/* An open file keeps its inode's fd: stat of a file unlinked while
+	 * open must still work, and a rewrite dup3s onto it. */
+	first = in->nopen == 0;
+	if (first)
+		r = inode_fd_get(fs, in);
+	if (r < 0)
+		goto out;
+	r = 0;
 	if (!in->kf || (writable && !kfile_writable(in->kf)))
 		r = attach(fs, in, writable, fresh);
-	if (!r) {
-		in->nopen++;
-		*out = in->kf;
+	if (r) {
+		if (first)
+			inode_fd_put(fs, in);
+		goto out;
 	}
+	in->nopen++;
+	*out = in->kf;
+out:
 	pthread_mutex_unlock(&in->lock);
 	return r;
 }
 
 int inode_release_file(struct kfs *fs, struct kinode *in)
 {
-	int r = 0;
+	struct kfile *kf = NULL;
+	int r = 0, r2;
 
-	(void)fs;
+	/* The last close publishes the file (sealing, fsync, a rename):
+	 * do that outside in->lock, which stat and open take.  The kfile
+	 * cannot go away meanwhile: only the last release, ours, frees it. */
 	pthread_mutex_lock(&in->lock);
-	if (in->nopen && --in->nopen == 0 && in->kf) {
-		r = kfile_commit(in->kf, false);
-		kfile_close(in->kf);
-		in->kf = NULL;
+	if (in->nopen == 1)
+		kf = in->kf;
+	pthread_mutex_unlock(&in->lock);
+	if (kf)
+		r = kfile_commit(kf, false);
+	pthread_mutex_lock(&in->lock);
+	if (in->nopen && --in->nopen == 0) {
+		if (in->kf) {
+			/* a no-op unless a handle wrote since */
+			r2 = kfile_commit(in->kf, false);
+			if (!r)
+				r = r2;
+			kfile_close(in->kf);
+			in->kf = NULL;
+		}
+		inode_fd_put(fs, in);
 	}
 	pthread_mutex_unlock(&in->lock);
 	return r;
@@ -376,11 +434,13 @@ int kfs_new(const char *backing, struct ks_keyring *keys,
 	if (!fs)
 		return -ENOMEM;
 	fs->rootfd = -1;
+	fs->mountfd = -1;
 	fs->keys = keys;
 	fs->layout = layout;
 	fs->nbuckets = KFS_BUCKETS;
 	pthread_mutex_init(&fs->table_lock, NULL);
 	pthread_mutex_init(&fs->ns_lock, NULL);
+	pthread_mutex_init(&fs->fd_lock, NULL);
 	fs->buckets = calloc(fs->nbuckets, sizeof(*fs->buckets));
 	fs->root = calloc(1, sizeof(*fs->root));
 	if (!fs->buckets || !fs->root) {
@@ -394,6 +454,9 @@ int kfs_new(const char *backing, struct ks_keyring *keys,
 			strerror(-r));
 		goto fail;
 	}
+	r = inode_fds_init(fs);
+	if (r)
+		goto fail;
 	r = keycache_new(keys, &fs->kc);
 	if (r)
 		goto fail;
@@ -421,6 +484,7 @@ void kfs_free(struct kfs *fs)
 {
 	if (!fs)
 		return;
+	inode_fds_release(fs);
 	for (size_t i = 0; fs->buckets && i < fs->nbuckets; i++) {
 		struct kinode *in = fs->buckets[i];
 
@@ -438,7 +502,10 @@ void kfs_free(struct kfs *fs)
 	free(fs->buckets);
 	if (fs->rootfd >= 0)
 		close(fs->rootfd);
+	if (fs->mountfd >= 0)
+		close(fs->mountfd);
 	keycache_free(fs->kc);
+	pthread_mutex_destroy(&fs->fd_lock);
 	pthread_mutex_destroy(&fs->ns_lock);
 	pthread_mutex_destroy(&fs->table_lock);
 	free(fs);

@@ -1,14 +1,33 @@
 /*
- * inode.h - the inode table over the backing directory's file descriptors.
+ * inode.h - the inode table over the backing directory, and how code
+ * reaches an inode's backing object.
  *
  * Owns: one struct kinode per backing object the kernel knows (keyed by
- * st_dev/st_ino, holding an O_PATH fd, as libfuse's passthrough_ll does),
- * lookup counts, each inode's chain, stat with plaintext sizes, and the
- * shared open-file state (struct kfile) of regular files.  Names (the
- * last known parent and entry name of each inode) belong to fs/ns.c.
+ * st_dev/st_ino), lookup counts, each inode's chain, stat with plaintext
+ * sizes, the shared open-file state (struct kfile) of regular files, and
+ * the inodes' backing fds.  Names (the last known parent and entry name
+ * of each inode) belong to fs/ns.c.
  * Must not know: FUSE request/reply types (fs/ops*.c translate).
  * Thread-safety: see the lock order in fs/kfs.h.  The table has one
- * mutex; each inode has its own mutex for its open state.
+ * mutex; each inode has its own mutex for its open state; the fds of all
+ * inodes are under kfs.fd_lock (fs/inode_fd.c), a leaf lock.
+ *
+ * Backing fds (design, measured in README "Scale"): an inode does not
+ * keep an fd for its lifetime (that tied the number of files the kernel
+ * may cache to RLIMIT_NOFILE: at the limit every operation failed with
+ * EMFILE).  It keeps the backing object's file handle
+ * (name_to_handle_at: 8 to 40 bytes) and an O_PATH fd only while an
+ * operation uses it, while the file is open, or while it is among the
+ * most recently used ones (an LRU of at most a quarter of the open file
+ * limit, see inode_fd.c).  An evicted fd is reopened by handle
+ * (open_by_handle_at on the backing root, which needs
+ * CAP_DAC_READ_SEARCH).  Where handles do not work (no capability, a
+ * backing file system without export support, an object on another
+ * mount below the root) the inode keeps its fd for its lifetime as
+ * before: the mount then holds as many files as the open file limit.
+ * Memory per cached inode: about 320 bytes of daemon heap (struct kinode,
+ * its name, its handle; see README); fds: at most the LRU's size plus
+ * two per open file.
  */
 #ifndef KMSFS_INODE_H
 #define KMSFS_INODE_H
@@ -23,11 +42,20 @@
 
 struct kfs;
 
+struct file_handle;
+
 struct kinode {
 	struct kinode *hnext;
-	dev_t dev;
+	dev_t dev; /* of the backing object (table lock) */
 	ino_t ino;
-	int fd;		/* O_PATH|O_NOFOLLOW */
+
+	/* Backing fd, under kfs.fd_lock: use inode_fd_get/inode_fd_put. */
+	int fd;			 /* O_PATH|O_NOFOLLOW, or -1 when closed */
+	unsigned fd_users;	 /* inode_fd_get holders and open files */
+	struct kinode *lru_prev; /* in the cache of idle fds when fd >= 0 */
+	struct kinode *lru_next; /* and fd_users == 0 and fh != NULL */
+	struct file_handle *fh;	 /* NULL: fd is kept for good */
+
 	mode_t type;	/* S_IFMT bits */
 	unsigned depth; /* 0 = root */
 	struct chain *chain;
@@ -74,7 +102,45 @@ int inode_open_file(struct kfs *fs, struct kinode *in, int flags, bool fresh,
 int inode_release_file(struct kfs *fs, struct kinode *in);
 
 /* Point in at the backing file newfd (any fd of it) after a rename over
- * its old one.  0 or -errno; in->fd keeps its number. */
+ * its old one.  0 or -errno.  An fd of in that is open keeps its number
+ * (dup3 onto it), so a thread using it sees the old or the new file,
+ * never a closed or reused number. */
 int inode_repoint(struct kfs *fs, struct kinode *in, int newfd);
+
+/* --- backing fds (fs/inode_fd.c) --------------------------------------
+ * Every use of an inode's backing object goes through these.  They may be
+ * called under any lock of fs/kfs.h (they take only kfs.fd_lock, a leaf)
+ * and from any thread.  When the process is out of fds they close the
+ * idle cached ones and try once more; if that fails too, they log one
+ * line (rate-limited: a burst of failures is summed up) and return
+ * -EMFILE or -ENFILE: the one operation fails, the mount goes on. */
+
+/* An O_PATH|O_NOFOLLOW fd of in's backing object, valid (never closed or
+ * reused) until the matching inode_fd_put.  Reopens an evicted fd by
+ * file handle.  fd >= 0, or -errno (-ESTALE: the object is gone, e.g.
+ * deleted while no longer open). */
+int inode_fd_get(struct kfs *fs, struct kinode *in);
+void inode_fd_put(struct kfs *fs, struct kinode *in);
+/* A new fd of in's backing object opened with flags (O_RDONLY, O_RDWR,
+ * O_RDONLY|O_DIRECTORY; O_CLOEXEC is added), owned by the caller.
+ * -errno as inode_fd_get and as open(2). */
+int inode_reopen(struct kfs *fs, struct kinode *in, int flags);
+/* openat(dirfd, name, flags | O_CLOEXEC, mode) with the same handling of
+ * the fd limit.  fd or -errno. */
+int inode_openat(struct kfs *fs, int dirfd, const char *name, int flags,
+		 mode_t mode);
+
+/* For fs/inode.c only.  inode_fds_init: set up fd handling for a new
+ * filesystem (probe file handles on the backing root, size the cache).
+ * inode_fd_offer: give in the O_PATH fd a lookup opened (taken over);
+ * fresh for an inode not yet in the table, which also gets its handle.
+ * inode_fd_drop: close in's fd and free its handle (in is being freed).
+ * inode_fd_replace: in's backing object is now the one of the O_PATH fd
+ * (taken over): dup3 onto in's open fd, or install it; new handle. */
+int inode_fds_init(struct kfs *fs);
+void inode_fds_release(struct kfs *fs); /* reports unlogged failures */
+void inode_fd_offer(struct kfs *fs, struct kinode *in, int fd, bool fresh);
+void inode_fd_drop(struct kfs *fs, struct kinode *in);
+int inode_fd_replace(struct kfs *fs, struct kinode *in, int fd);
 
 #endif

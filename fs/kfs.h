@@ -15,6 +15,9 @@
  *   5. kfs.ns_lock        names and namespace changes (fs/ns.c)
  *   6. keycache.lock      the chain table (fs/keycache.c)
  *   7. kfs.table_lock     the inode table (fs/inode.c)
+ *   8. kfs.fd_lock        inodes' backing fds and the cache of idle ones
+ *                         (fs/inode_fd.c); a leaf: inode_fd_get may be
+ *                         called under any of 1-7
  * No lock is held across a FUSE reply.  Slow work (fsync, re-encryption,
  * KMS calls, xattr copies) never runs under 5-7.
  */
@@ -29,16 +32,27 @@
 #include "layout.h"
 
 struct kfs {
-	int rootfd; /* O_PATH of the backing root */
+	int rootfd;  /* O_PATH of the backing root */
+	int mountfd; /* O_RDONLY of it for open_by_handle_at; -1: no handles */
+	int mount_id;
 	struct kinode *root;
 	struct keycache *kc;
 	struct ks_keyring *keys;
 	const struct layout_profile *layout;
 	pthread_mutex_t table_lock;
 	pthread_mutex_t ns_lock; /* namespace changes */
-	struct kinode **buckets;
+	struct kinode **buckets; /* grows to keep about one inode a bucket */
 	size_t nbuckets;
 	size_t count;
+
+	pthread_mutex_t fd_lock;   /* fs/inode_fd.c: every kinode.fd */
+	struct kinode *lru_head;   /* idle fds, most recently used first */
+	struct kinode *lru_tail;   /* the next one to close */
+	size_t fd_cached;	   /* inodes whose fd may be closed, open */
+	size_t fd_cap;		   /* keep at most this many of them */
+	unsigned long fd_limit;	   /* RLIMIT_NOFILE at mount time */
+	long fd_log_at;		   /* when the limit was last logged (s) */
+	unsigned long fd_log_skip; /* failures not logged since */
 };
 
 /* Open the backing directory and set up the table and key cache.

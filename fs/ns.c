@@ -186,7 +186,7 @@ static int start_chain(struct kfs *fs, struct kinode *parent, const char *name)
 {
 	struct chain *c;
 	char path[NS_PATH_MAX];
-	int r;
+	int r, pfd;
 
 	r = ns_path(fs, parent, path, sizeof(path) - strlen(name) - 1);
 	if (r)
@@ -202,9 +202,13 @@ static int start_chain(struct kfs *fs, struct kinode *parent, const char *name)
 	if (r) {
 		log_err("mkdir %s: could not create the chain's key: %s", path,
 			strerror(r == -ENOKEY ? EACCES : -r));
+		pfd = inode_fd_get(fs, parent);
+		if (pfd < 0)
+			return r;
 		pthread_mutex_lock(&fs->ns_lock);
-		unlinkat(parent->fd, name, AT_REMOVEDIR);
+		unlinkat(pfd, name, AT_REMOVEDIR);
 		pthread_mutex_unlock(&fs->ns_lock);
+		inode_fd_put(fs, parent);
 	}
 	return r;
 }
@@ -217,7 +221,7 @@ static int make_empty(struct kfs *fs, struct kinode *parent, const char *name,
 {
 	const struct cf_key *key;
 	uint8_t buf[CF_HEADER_SIZE + CF_TAG_SIZE], iv[CF_IV_SIZE];
-	int fd, r;
+	int fd, r, pfd;
 
 	r = keycache_key_write(fs->kc, parent->chain, &key);
 	if (!r)
@@ -228,26 +232,29 @@ static int make_empty(struct kfs *fs, struct kinode *parent, const char *name,
 	r = cf_seal_chunk(key, iv, 0, iv, 0, buf + CF_HEADER_SIZE);
 	if (r)
 		return r;
+	pfd = inode_fd_get(fs, parent);
+	if (pfd < 0)
+		return pfd;
 	pthread_mutex_lock(&fs->ns_lock);
-	fd = openat(parent->fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-		    mode);
+	fd = inode_openat(fs, pfd, name, O_WRONLY | O_CREAT | O_EXCL, mode);
 	if (fd < 0) {
-		r = -errno;
+		r = fd;
 	} else {
 		r = fdio_write_all(fd, buf, sizeof(buf), 0);
 		if (close(fd) < 0 && !r)
 			r = -errno;
 		if (r)
-			unlinkat(parent->fd, name, 0);
+			unlinkat(pfd, name, 0);
 	}
 	pthread_mutex_unlock(&fs->ns_lock);
+	inode_fd_put(fs, parent);
 	return r;
 }
 
 int ns_mknod(struct kfs *fs, struct kinode *parent, const char *name,
 	     mode_t mode, dev_t rdev)
 {
-	int r;
+	int r, pfd;
 
 	if (layout_name_reserved(name))
 		return -EPERM;
@@ -255,9 +262,13 @@ int ns_mknod(struct kfs *fs, struct kinode *parent, const char *name,
 		return make_empty(fs, parent, name, mode & 07777);
 	if (!S_ISFIFO(mode) && !S_ISSOCK(mode))
 		return -EPERM; /* no device nodes in a backup store */
+	pfd = inode_fd_get(fs, parent);
+	if (pfd < 0)
+		return pfd;
 	pthread_mutex_lock(&fs->ns_lock);
-	r = mknodat(parent->fd, name, mode, rdev) < 0 ? -errno : 0;
+	r = mknodat(pfd, name, mode, rdev) < 0 ? -errno : 0;
 	pthread_mutex_unlock(&fs->ns_lock);
+	inode_fd_put(fs, parent);
 	return r;
 }
 
@@ -265,7 +276,7 @@ int ns_create(struct kfs *fs, struct kinode *parent, const char *name,
 	      mode_t mode, int flags)
 {
 	const struct cf_key *key;
-	int fd, r;
+	int fd, r, pfd;
 
 	if (layout_name_reserved(name))
 		return -EPERM;
@@ -273,12 +284,16 @@ int ns_create(struct kfs *fs, struct kinode *parent, const char *name,
 	r = keycache_key_write(fs->kc, parent->chain, &key);
 	if (r)
 		return r;
+	pfd = inode_fd_get(fs, parent);
+	if (pfd < 0)
+		return pfd;
 	pthread_mutex_lock(&fs->ns_lock);
-	fd = openat(
-	    parent->fd, name,
-	    O_CREAT | O_RDWR | O_NOFOLLOW | O_CLOEXEC | (flags & O_EXCL), mode);
-	r = fd < 0 ? -errno : 0;
+	fd = inode_openat(fs, pfd, name,
+			  O_CREAT | O_RDWR | O_NOFOLLOW | (flags & O_EXCL),
+			  mode);
+	r = fd < 0 ? fd : 0;
 	pthread_mutex_unlock(&fs->ns_lock);
+	inode_fd_put(fs, parent);
 	if (fd >= 0)
 		close(fd);
 	return r;
@@ -287,26 +302,34 @@ int ns_create(struct kfs *fs, struct kinode *parent, const char *name,
 int ns_mkdir(struct kfs *fs, struct kinode *parent, const char *name,
 	     mode_t mode)
 {
-	int r;
+	int r, pfd;
 
 	if (layout_name_reserved(name))
 		return -EPERM;
+	pfd = inode_fd_get(fs, parent);
+	if (pfd < 0)
+		return pfd;
 	pthread_mutex_lock(&fs->ns_lock);
-	r = mkdirat(parent->fd, name, mode) < 0 ? -errno : 0;
+	r = mkdirat(pfd, name, mode) < 0 ? -errno : 0;
 	pthread_mutex_unlock(&fs->ns_lock);
+	inode_fd_put(fs, parent);
 	return r ? r : start_chain(fs, parent, name);
 }
 
 int ns_symlink(struct kfs *fs, struct kinode *parent, const char *name,
 	       const char *target)
 {
-	int r;
+	int r, pfd;
 
 	if (layout_name_reserved(name))
 		return -EPERM;
+	pfd = inode_fd_get(fs, parent);
+	if (pfd < 0)
+		return pfd;
 	pthread_mutex_lock(&fs->ns_lock);
-	r = symlinkat(target, parent->fd, name) < 0 ? -errno : 0;
+	r = symlinkat(target, pfd, name) < 0 ? -errno : 0;
 	pthread_mutex_unlock(&fs->ns_lock);
+	inode_fd_put(fs, parent);
 	return r;
 }
 
@@ -314,19 +337,27 @@ int ns_link(struct kfs *fs, struct kinode *in, struct kinode *newparent,
 	    const char *newname)
 {
 	char proc[64];
-	int r;
+	int r, fd, pfd;
 
 	if (layout_name_reserved(newname))
 		return -EPERM;
 	if (in->chain != newparent->chain)
 		return -EXDEV; /* the data is sealed under another key */
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", in->fd);
+	fd = inode_fd_get(fs, in);
+	if (fd < 0)
+		return fd;
+	pfd = inode_fd_get(fs, newparent);
+	if (pfd < 0) {
+		inode_fd_put(fs, in);
+		return pfd;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	pthread_mutex_lock(&fs->ns_lock);
-	r = linkat(AT_FDCWD, proc, newparent->fd, newname, AT_SYMLINK_FOLLOW) <
-		    0
-		? -errno
-		: 0;
+	r = linkat(AT_FDCWD, proc, pfd, newname, AT_SYMLINK_FOLLOW) < 0 ? -errno
+									: 0;
 	pthread_mutex_unlock(&fs->ns_lock);
+	inode_fd_put(fs, newparent);
+	inode_fd_put(fs, in);
 	return r;
 }
 
@@ -335,15 +366,19 @@ int ns_link(struct kfs *fs, struct kinode *in, struct kinode *newparent,
 int ns_unlink(struct kfs *fs, struct kinode *parent, const char *name)
 {
 	struct stat st;
-	int r = 0;
+	int r = 0, pfd;
 
 	if (layout_name_reserved(name))
 		return -ENOENT;
+	pfd = inode_fd_get(fs, parent);
+	if (pfd < 0)
+		return pfd;
 	pthread_mutex_lock(&fs->ns_lock);
-	if (fstatat(parent->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    unlinkat(parent->fd, name, 0) < 0)
+	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    unlinkat(pfd, name, 0) < 0)
 		r = -errno;
 	pthread_mutex_unlock(&fs->ns_lock);
+	inode_fd_put(fs, parent);
 	if (!r)
 		name_gone(fs, &st, parent, name);
 	return r;
@@ -384,7 +419,7 @@ int ns_rmdir(struct kfs *fs, struct kinode *parent, const char *name)
 {
 	struct chain *c = NULL;
 	struct stat st;
-	int r, fd;
+	int r, fd, pfd;
 
 	if (layout_name_reserved(name))
 		return -ENOENT;
@@ -394,15 +429,19 @@ int ns_rmdir(struct kfs *fs, struct kinode *parent, const char *name)
 		return r;
 	if (r || c == parent->chain)
 		c = NULL;
+	pfd = inode_fd_get(fs, parent);
+	if (pfd < 0)
+		return pfd;
 	pthread_mutex_lock(&fs->ns_lock);
-	fd = openat(parent->fd, name,
-		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	r = fd < 0 ? -errno : clear_own_entries(fd);
+	fd =
+	    inode_openat(fs, pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+	r = fd < 0 ? fd : clear_own_entries(fd);
 	if (!r && fstat(fd, &st) < 0)
 		r = -errno;
-	if (!r && unlinkat(parent->fd, name, AT_REMOVEDIR) < 0)
+	if (!r && unlinkat(pfd, name, AT_REMOVEDIR) < 0)
 		r = -errno;
 	pthread_mutex_unlock(&fs->ns_lock);
+	inode_fd_put(fs, parent);
 	if (fd >= 0)
 		close(fd);
 	if (!r && c)
@@ -420,10 +459,14 @@ static int check_move(struct kfs *fs, struct kinode *from, const char *name,
 		      struct kinode *to, const char *newname, struct stat *st)
 {
 	struct chain *a, *b;
-	int r;
+	int r, fd = inode_fd_get(fs, from);
 
-	if (fstatat(from->fd, name, st, AT_SYMLINK_NOFOLLOW) < 0)
-		return -errno;
+	if (fd < 0)
+		return fd;
+	r = fstatat(fd, name, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	inode_fd_put(fs, from);
+	if (r)
+		return r;
 	r = ns_chain_at(fs, from, name, S_ISDIR(st->st_mode), &a);
 	if (!r)
 		r = ns_chain_at(fs, to, newname, S_ISDIR(st->st_mode), &b);
@@ -437,7 +480,7 @@ int ns_rename(struct kfs *fs, struct kinode *parent, const char *name,
 {
 	struct stat src, dst;
 	bool had_dst, xchg = flags & RENAME_EXCHANGE;
-	int r;
+	int r, fd, nfd;
 
 	if (layout_name_reserved(name) || layout_name_reserved(newname))
 		return -EPERM;
@@ -446,18 +489,22 @@ int ns_rename(struct kfs *fs, struct kinode *parent, const char *name,
 	r = check_move(fs, parent, name, newparent, newname, &src);
 	if (r)
 		return r;
-	had_dst =
-	    fstatat(newparent->fd, newname, &dst, AT_SYMLINK_NOFOLLOW) == 0;
-	if (had_dst && xchg) {
+	nfd = inode_fd_get(fs, newparent);
+	if (nfd < 0)
+		return nfd;
+	had_dst = fstatat(nfd, newname, &dst, AT_SYMLINK_NOFOLLOW) == 0;
+	if (had_dst && xchg)
 		r = check_move(fs, newparent, newname, parent, name, &dst);
-		if (r)
-			return r;
+	fd = r ? r : inode_fd_get(fs, parent);
+	if (fd < 0) {
+		inode_fd_put(fs, newparent);
+		return fd;
 	}
 	pthread_mutex_lock(&fs->ns_lock);
-	r = renameat2(parent->fd, name, newparent->fd, newname, flags) < 0
-		? -errno
-		: 0;
+	r = renameat2(fd, name, nfd, newname, flags) < 0 ? -errno : 0;
 	pthread_mutex_unlock(&fs->ns_lock);
+	inode_fd_put(fs, parent);
+	inode_fd_put(fs, newparent);
 	if (r)
 		return r;
 	if (had_dst && !xchg)
@@ -472,7 +519,7 @@ int ns_rename(struct kfs *fs, struct kinode *parent, const char *name,
 
 static int host_mktemp(void *ctx, int *fd_out, char *name, size_t namelen)
 {
-	struct kinode *in = ctx;
+	struct kinode *in = ctx, *dir;
 	struct kfs *fs = in->fs;
 	uint8_t rnd[8];
 	int dirfd, fd;
@@ -485,13 +532,13 @@ static int host_mktemp(void *ctx, int *fd_out, char *name, size_t namelen)
 	pthread_mutex_lock(&fs->ns_lock);
 	/* Beside the file when its name is known, else at the root (the
 	 * new version is then copied back, see host_replace). */
-	dirfd = openat(in->parent ? in->parent->fd : fs->rootfd, ".",
-		       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	fd = dirfd < 0 ? -1
-		       : openat(dirfd, name,
-				O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	dir = in->parent ? in->parent : fs->root;
+	dirfd = inode_reopen(fs, dir, O_RDONLY | O_DIRECTORY);
+	fd = dirfd < 0 ? dirfd
+		       : inode_openat(fs, dirfd, name,
+				      O_RDWR | O_CREAT | O_EXCL, 0600);
 	if (fd < 0) {
-		int r = -errno;
+		int r = fd;
 
 		pthread_mutex_unlock(&fs->ns_lock);
 		if (dirfd >= 0)
@@ -531,17 +578,26 @@ static bool same_dir(int a, int b)
 	       sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-/* Can the temporary replace the file by a rename?  Only when the file's
- * one name is known; ns_lock held. */
-static bool replaceable_locked(struct kinode *in, struct stat *cur)
+/* Can the temporary replace the file (fd) by a rename?  Only when the
+ * file's one name is known and in the temporary's directory; ns_lock
+ * held. */
+static bool replaceable_locked(struct kfs *fs, struct kinode *in, int fd,
+			       struct stat *cur)
 {
 	struct stat named;
+	bool ok;
+	int pfd;
 
-	return in->parent && fstat(in->fd, cur) == 0 && cur->st_nlink == 1 &&
-	       same_dir(in->parent->fd, in->tmp_dirfd) &&
-	       fstatat(in->parent->fd, in->name, &named, AT_SYMLINK_NOFOLLOW) ==
-		   0 &&
-	       named.st_dev == cur->st_dev && named.st_ino == cur->st_ino;
+	if (!in->parent || fstat(fd, cur) < 0 || cur->st_nlink != 1)
+		return false;
+	pfd = inode_fd_get(fs, in->parent);
+	if (pfd < 0)
+		return false;
+	ok = same_dir(pfd, in->tmp_dirfd) &&
+	     fstatat(pfd, in->name, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
+	     named.st_dev == cur->st_dev && named.st_ino == cur->st_ino;
+	inode_fd_put(fs, in->parent);
+	return ok;
 }
 
 static int host_replace(void *ctx, const char *tmpname, int tmpfd)
@@ -549,24 +605,31 @@ static int host_replace(void *ctx, const char *tmpname, int tmpfd)
 	struct kinode *in = ctx;
 	struct kfs *fs = in->fs;
 	struct stat cur;
-	int r;
+	int r, fd = inode_fd_get(fs, in);
 
+	if (fd < 0)
+		return fd;
 	/* Slow preparation first, outside the namespace lock. */
-	if (fstat(in->fd, &cur) < 0 || cur.st_nlink != 1)
+	if (fstat(fd, &cur) < 0 || cur.st_nlink != 1) {
+		inode_fd_put(fs, in);
 		return -ENOTSUP;
-	copy_xattrs(in->fd, tmpfd);
+	}
+	copy_xattrs(fd, tmpfd);
 	/* chown first: it clears set-user-ID, chmod then restores it. */
 	(void)fchown(tmpfd, cur.st_uid, cur.st_gid);
 	(void)fchmod(tmpfd, cur.st_mode & 07777);
 	pthread_mutex_lock(&fs->ns_lock);
-	if (!replaceable_locked(in, &cur)) {
+	if (!replaceable_locked(fs, in, fd, &cur)) {
 		pthread_mutex_unlock(&fs->ns_lock);
+		inode_fd_put(fs, in);
 		return -ENOTSUP;
 	}
-	r = renameat(in->tmp_dirfd, tmpname, in->parent->fd, in->name) < 0
+	/* The name is in tmp_dirfd's directory (checked above). */
+	r = renameat(in->tmp_dirfd, tmpname, in->tmp_dirfd, in->name) < 0
 		? -errno
 		: 0;
 	pthread_mutex_unlock(&fs->ns_lock);
+	inode_fd_put(fs, in);
 	if (r) {
 		log_err("rename of a re-encrypted file failed: %s",
 			strerror(-r));

@@ -112,8 +112,12 @@ wait_for() {
 	return 1
 }
 
+# A ThreadSanitizer build (configure --enable-tsan) reads its options
+# here; libfuse is not instrumented, see tests/tsan.supp.
+export TSAN_OPTIONS=${TSAN_OPTIONS:-suppressions=$MOUNT_DIR/../tsan.supp second_deadlock_stack=1}
+
 _sanitizer_check() {
-	if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:|UndefinedBehaviorSanitizer' \
+	if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:|UndefinedBehaviorSanitizer|ThreadSanitizer' \
 		"$DAEMON_LOG"; then
 		fail "sanitizer report in the daemon log ($(grep -m1 -E 'Sanitizer|runtime error' "$DAEMON_LOG"))"
 	fi
