@@ -29,7 +29,7 @@
 #include "../lib/log.h"
 #include "layout.h"
 
-#define KC_BUCKETS 256
+#define KC_BUCKETS 4096
 #define KC_RETRY_SECONDS 5
 #define KC_SCAN_MAX 256 /* entries looked at when searching a sample */
 #define KC_KEYCHECK_TEXT "kmsfs key check v1\n"
@@ -57,6 +57,7 @@ struct keycache {
 	pthread_mutex_t lock;
 	struct chain *bucket[KC_BUCKETS];
 	struct chain *graveyard;
+	size_t nkeys; /* keys held, removed chains' included (under lock) */
 };
 
 int keycache_new(struct ks_keyring *keys, struct keycache **out)
@@ -312,6 +313,48 @@ static int write_keycheck(struct chain *c, const struct cf_key *key)
 	return r;
 }
 
+/* The key of chain c as a cf_key, counted against KEYCACHE_MAX_KEYS. */
+static int key_new(struct keycache *kc, const struct chain *c,
+		   const struct secret *dk, struct cf_key **out)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&kc->lock);
+	if (kc->nkeys < KEYCACHE_MAX_KEYS)
+		kc->nkeys++;
+	else
+		r = -ENOMEM;
+	pthread_mutex_unlock(&kc->lock);
+	if (r) {
+		log_err("chain %s: cannot hold its key: this mount holds the "
+			"keys of %d chains, its limit (removed chains count "
+			"until unmount); unmount and mount again",
+			c->label, KEYCACHE_MAX_KEYS);
+		return r;
+	}
+	r = cf_key_new(dk, out);
+	if (r) {
+		log_err("chain %s: cannot hold its key: out of locked memory "
+			"(the secure heap is full): %s",
+			c->label, strerror(-r));
+		pthread_mutex_lock(&kc->lock);
+		kc->nkeys--;
+		pthread_mutex_unlock(&kc->lock);
+	}
+	return r;
+}
+
+/* Drop a key made by key_new (NULL ok). */
+static void key_free(struct keycache *kc, struct cf_key *key)
+{
+	if (!key)
+		return;
+	cf_key_free(key);
+	pthread_mutex_lock(&kc->lock);
+	kc->nkeys--;
+	pthread_mutex_unlock(&kc->lock);
+}
+
 /* Called with c->lock held. */
 static int chain_unlock(struct keycache *kc, struct chain *c)
 {
@@ -322,13 +365,13 @@ static int chain_unlock(struct keycache *kc, struct chain *c)
 	r = ks_chain_unlock(kc->keys, c->dirfd, &dk);
 	if (r)
 		return r;
-	r = cf_key_new(dk, &key);
+	r = key_new(kc, c, dk, &key);
 	secret_free(dk);
 	if (r)
 		return r;
 	r = verify_key(c, key);
 	if (r) {
-		cf_key_free(key);
+		key_free(kc, key);
 		log_err("chain %s: the key does not decrypt its files "
 			"(wrong passphrase or key?)",
 			c->label);
@@ -351,7 +394,7 @@ static int chain_create_locked(struct keycache *kc, struct chain *c)
 	r = ks_chain_create(kc->keys, &dk, &info);
 	if (r)
 		goto out;
-	r = cf_key_new(dk, &key);
+	r = key_new(kc, c, dk, &key);
 	if (r)
 		goto out;
 	r = ks_chain_write_encinfo(c->dirfd, &info);
@@ -368,7 +411,7 @@ static int chain_create_locked(struct keycache *kc, struct chain *c)
 	c->writable = 1;
 	log_info("chain %s: created with a new data key", c->label);
 out:
-	cf_key_free(key);
+	key_free(kc, key);
 	secret_free(dk);
 	buf_release(&info);
 	return r;

@@ -10,6 +10,13 @@
  * Must not know: FUSE, inodes, open files.
  * Thread-safety: all functions may be called from any thread; a chain's
  * key, once returned, stays valid until keycache_free().
+ *
+ * Memory: a key takes 32 bytes of the secure heap (lib/harden.h: 1 MiB,
+ * mlock'd) and about 200 bytes of ordinary heap with its chain; chains are
+ * kept until keycache_free (open files may hold their keys), removed ones
+ * included.  At most KEYCACHE_MAX_KEYS keys are held (512 KiB of the
+ * secure heap): past that, unlocking or creating a chain fails with
+ * -ENOMEM and a log line saying so.
  */
 #ifndef KMSFS_KEYCACHE_H
 #define KMSFS_KEYCACHE_H
@@ -19,6 +26,8 @@
 #include "../keystore/keystore.h"
 #include "cformat.h"
 #include "layout.h"
+
+#define KEYCACHE_MAX_KEYS 16384
 
 struct chain;
 struct keycache;
