@@ -106,9 +106,10 @@ static int walk_dir(int dirfd, int depth, struct walk *w)
 	return r;
 }
 
-static int walk_chain(int dirfd, bool root, walk_file_fn fn, void *ctx)
+static int walk_chain(int dirfd, bool root, int files, walk_file_fn fn,
+		      void *ctx)
 {
-	struct walk w = {fn, ctx, KEYCHECK_MAX_FILES, KEYCHECK_MAX_ENTRIES};
+	struct walk w = {fn, ctx, files, KEYCHECK_MAX_ENTRIES};
 
 	return walk_dir(dirfd, root ? 0 : KEYCHECK_MAX_DEPTH, &w);
 }
@@ -171,7 +172,8 @@ int keycheck_verify(int dirfd, bool root, const struct cf_key *key)
 	}
 	r = check_keycheck_file(dirfd, &s);
 	if (r == WALK_GO)
-		r = walk_chain(dirfd, root, sample_check, &s);
+		r = walk_chain(dirfd, root, KEYCHECK_MAX_SAMPLES, sample_check,
+			       &s);
 	if (r == WALK_GO || r == -ERANGE)
 		r = -ENODATA;
 out:
@@ -244,7 +246,7 @@ static int is_encrypted(void *ctx, int fd)
 
 int keycheck_holds_encrypted(int dirfd, bool root)
 {
-	int r = walk_chain(dirfd, root, is_encrypted, NULL);
+	int r = walk_chain(dirfd, root, KEYCHECK_MAX_FILES, is_encrypted, NULL);
 
 	return r == WALK_GO ? 0 : r;
 }

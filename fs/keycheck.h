@@ -11,8 +11,10 @@
  * the collection root, whose chain holds only the files directly in it
  * (the directories below the root are, or hold, other chains).
  * Reserved names (layout_name_reserved) are never samples.  Searches are
- * bounded: at most KEYCHECK_MAX_FILES files opened, KEYCHECK_MAX_ENTRIES
- * directory entries read, KEYCHECK_MAX_DEPTH levels below the chain.
+ * bounded: at most KEYCHECK_MAX_SAMPLES files read for a sample (64 KiB
+ * each) or KEYCHECK_MAX_FILES opened to look for encrypted ones (7 bytes
+ * each), KEYCHECK_MAX_ENTRIES directory entries, KEYCHECK_MAX_DEPTH
+ * levels below the chain.
  * Must not know: where keys come from, FUSE, the key cache.
  * Thread-safety: reentrant; only *at() calls on the given directory fd.
  */
@@ -23,8 +25,9 @@
 
 #include "cformat.h"
 
-#define KEYCHECK_MAX_FILES 64
-#define KEYCHECK_MAX_ENTRIES 100000
+#define KEYCHECK_MAX_SAMPLES 64
+#define KEYCHECK_MAX_FILES 4096
+#define KEYCHECK_MAX_ENTRIES 1000000
 #define KEYCHECK_MAX_DEPTH 3
 
 /* Does key open the chain in dirfd?  The key-check file decides when it
