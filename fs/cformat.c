@@ -2,11 +2,13 @@
  * cformat.c - CockroachDB's encrypted-file format: header, AES-256-GCM
  * chunk seal/open, size mapping and the streaming encrypt/decrypt helpers.
  *
- * A struct cf_key holds the key bytes (secure heap) and a cipher fetched
- * once; every seal/open makes its own EVP_CIPHER_CTX, so a key can be
- * shared by threads without locking.  Chunks are sealed and opened in
- * place by the stream helpers (GCM allows in == out), so the data path
- * allocates nothing but the context.
+ * A struct cf_key holds the 32 key bytes (their own 32-byte block of the
+ * secure heap, not a 1 KiB struct secret: a mount holds one key per
+ * chain, thousands of them) and a cipher fetched once; every seal/open
+ * makes its own EVP_CIPHER_CTX, so a key can be shared by threads without
+ * locking.  Chunks are sealed and opened in place by the stream helpers
+ * (GCM allows in == out), so the data path allocates nothing but the
+ * context.
  */
 #include "cformat.h"
 
@@ -17,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -30,7 +33,7 @@
 #define V1_MAX (SIZE_MAX / 4)
 
 struct cf_key {
-	struct secret *key;
+	uint8_t *key; /* CF_KEY_SIZE bytes, OPENSSL_secure_malloc */
 	EVP_CIPHER *cipher;
 };
 
@@ -44,7 +47,9 @@ int cf_key_new(const struct secret *key, struct cf_key **out)
 	k = calloc(1, sizeof(*k));
 	if (!k)
 		return -ENOMEM;
-	k->key = secret_dup(key->bytes, key->len);
+	k->key = OPENSSL_secure_malloc(CF_KEY_SIZE);
+	if (k->key)
+		memcpy(k->key, key->bytes, CF_KEY_SIZE);
 	k->cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
 	if (!k->key || !k->cipher) {
 		cf_key_free(k);
@@ -58,7 +63,8 @@ void cf_key_free(struct cf_key *k)
 {
 	if (!k)
 		return;
-	secret_free(k->key);
+	if (k->key)
+		OPENSSL_secure_clear_free(k->key, CF_KEY_SIZE);
 	EVP_CIPHER_free(k->cipher);
 	free(k);
 }
@@ -167,8 +173,7 @@ static int gcm_crypt(const struct cf_key *k, const uint8_t nonce[CF_IV_SIZE],
 	ctx = EVP_CIPHER_CTX_new();
 	if (!ctx)
 		return -ENOMEM;
-	if (EVP_CipherInit_ex2(ctx, k->cipher, k->key->bytes, nonce, enc,
-			       NULL) != 1)
+	if (EVP_CipherInit_ex2(ctx, k->cipher, k->key, nonce, enc, NULL) != 1)
 		goto out;
 	if (!enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, CF_TAG_SIZE,
 					tag) != 1)

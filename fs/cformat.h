@@ -33,7 +33,8 @@
 struct cf_key;
 
 /* Returns 0, -EINVAL (key not 32 bytes) or -ENOMEM.  The key bytes are
- * copied into secure memory; the caller keeps ownership of key. */
+ * copied into a 32-byte block of the secure heap (the only secure memory
+ * a cf_key takes); the caller keeps ownership of key. */
 int cf_key_new(const struct secret *key, struct cf_key **out);
 void cf_key_free(struct cf_key *k); /* wipes; accepts NULL */
 

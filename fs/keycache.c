@@ -1,16 +1,20 @@
 /*
  * keycache.c - chain objects and their keys.
  *
- * Chains are looked up by the (dev, ino) of their directory in a small
- * hash table and never freed before keycache_free, so callers may keep
- * plain pointers.  A removed chain moves to a graveyard list: still valid
- * for open files, no longer found by lookups.
+ * Chains are looked up by the (dev, ino) of their directory in a hash
+ * table and never freed before keycache_free, so callers may keep plain
+ * pointers.  A removed chain moves to a graveyard list: still valid for
+ * open files, no longer found by lookups.
  *
- * Key verification: a KMS unwrap authenticates the data key, a passphrase
- * does not.  So after unlocking, the key must open the chain's key-check
- * file (written when kmsfs creates a chain) or, for chains written by
- * CockroachDB, the first chunk of one encrypted file found near the top
- * of the chain.  A chain with no file at all accepts any key.
+ * Which key a chain has is keystore's answer (ks_chain_unlock: every
+ * ENCRYPTION-INFO* file must agree, and a key that only KMSes anyone can
+ * wrap for return must be in the known-keys record).  Here, on top:
+ *  - the key must open the chain's own files (keycheck.c): a wrong
+ *    passphrase derives a key too;
+ *  - a passphrase nothing in the store could check is not used to write
+ *    (keycache_check_store decides, any later check lifts it);
+ *  - a directory that holds encrypted files but no ENCRYPTION-INFO has
+ *    lost its key: its files give EIO and it is never given a new one.
  */
 #include "keycache.h"
 
@@ -27,25 +31,35 @@
 
 #include "../lib/fdio.h"
 #include "../lib/log.h"
+#include "keycheck.h"
 #include "layout.h"
 
-#define KC_BUCKETS 256
+#define KC_BUCKETS 4096
 #define KC_RETRY_SECONDS 5
-#define KC_SCAN_MAX 256 /* entries looked at when searching a sample */
-#define KC_KEYCHECK_TEXT "kmsfs key check v1\n"
 
 enum chain_state { CH_UNKNOWN, CH_READY, CH_FAILED };
+
+/* Has the passphrase been checked against the store?  KMS keys need no
+ * check: an unwrap authenticates them. */
+enum pass_state {
+	PASS_UNKNOWN,	  /* no store check ran (cat, show, tests): allowed */
+	PASS_CHECKED,	  /* a chain's files opened with it */
+	PASS_UNCHECKABLE, /* chains exist, none has anything to check */
+};
 
 struct chain {
 	dev_t dev;
 	ino_t ino;
 	int dirfd; /* O_RDONLY|O_DIRECTORY */
 	char *label;
+	bool root; /* the collection root: its chain is its own files only */
 	pthread_mutex_t lock;
 	enum chain_state state;
-	int err; /* when CH_FAILED */
+	int err; /* when CH_FAILED; -ENOENT: no ENCRYPTION-INFO (yet) */
 	time_t failed_at;
-	int writable; /* 0 unknown, 1 yes, <0 -errno */
+	bool unchecked;	  /* CH_READY, passphrase, nothing to check it */
+	bool lost_logged; /* the lost ENCRYPTION-INFO was reported */
+	int writable;	  /* 0 unknown, 1 yes, <0 -errno */
 	time_t
 	    writable_at; /* when a refusal was decided (add-kms may fix it) */
 	struct cf_key *key;
@@ -57,6 +71,8 @@ struct keycache {
 	pthread_mutex_t lock;
 	struct chain *bucket[KC_BUCKETS];
 	struct chain *graveyard;
+	size_t nkeys; /* keys held, removed chains' included (under lock) */
+	enum pass_state pass; /* under lock */
 };
 
 int keycache_new(struct ks_keyring *keys, struct keycache **out)
@@ -127,6 +143,7 @@ static int chain_alloc(int dirfd, const struct stat *st, const char *label,
 		free(c);
 		return r;
 	}
+	c->root = !*label || strcmp(label, "/") == 0;
 	c->dev = st->st_dev;
 	c->ino = st->st_ino;
 	pthread_mutex_init(&c->lock, NULL);
@@ -193,150 +210,131 @@ const char *keycache_chain_label(const struct chain *c)
 	return c->label;
 }
 
-/* Open chunk 0 of the file at fd (any v1/v2 file) with key. 0 if it
- * authenticates, -EBADMSG if not, -EAGAIN if the file is not a usable
- * sample (not encrypted, too short). */
-static int sample_check(int fd, const struct cf_key *key, uint8_t *ct,
-			uint8_t *pt)
+static bool is_passphrase(const struct keycache *kc)
 {
-	uint8_t iv[CF_IV_SIZE];
-	ssize_t n;
-	int ver;
-
-	n = pread(fd, ct, CF_HEADER_SIZE + CF_CHUNK_CT_SIZE, 0);
-	if (n < CF_HEADER_SIZE + CF_TAG_SIZE)
-		return -EAGAIN;
-	if (cf_header_parse(ct, (size_t)n, &ver, iv))
-		return -EAGAIN;
-	if (ver == CF_V1)
-		return -EAGAIN; /* whole-file message: too costly here */
-	return cf_open_chunk(key, iv, 0, ct + CF_HEADER_SIZE,
-			     (size_t)n - CF_HEADER_SIZE, pt);
+	return ks_keyring_is_passphrase(kc->keys);
 }
 
-/* Depth-limited search of dirfd for a file the key must open. */
-static int sample_scan(int dirfd, const struct cf_key *key, int depth,
-		       int *budget, uint8_t *ct, uint8_t *pt)
+static enum pass_state pass_get(struct keycache *kc)
 {
-	struct dirent *de;
-	int r = -EAGAIN, fd;
-	DIR *d;
+	enum pass_state p;
 
-	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
-		return -EAGAIN;
-	}
-	while (r == -EAGAIN && (*budget)-- > 0 && (de = readdir(d))) {
-		if (de->d_name[0] == '.' &&
-		    (!de->d_name[1] || strcmp(de->d_name, "..") == 0))
-			continue;
-		if (layout_name_reserved(de->d_name))
-			continue;
-		if (de->d_type == DT_DIR && depth > 0) {
-			int sub = openat(dirfd, de->d_name,
-					 O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-			if (sub >= 0) {
-				r = sample_scan(sub, key, depth - 1, budget, ct,
-						pt);
-				close(sub);
-			}
-		} else if (de->d_type == DT_REG) {
-			int f = openat(dirfd, de->d_name,
-				       O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-
-			if (f >= 0) {
-				r = sample_check(f, key, ct, pt);
-				close(f);
-			}
-		}
-	}
-	closedir(d);
-	return r;
+	pthread_mutex_lock(&kc->lock);
+	p = kc->pass;
+	pthread_mutex_unlock(&kc->lock);
+	return p;
 }
 
-static int verify_key(struct chain *c, const struct cf_key *key)
+static void pass_set(struct keycache *kc, enum pass_state p)
 {
-	int budget = KC_SCAN_MAX, r, fd;
-	uint8_t *ct = malloc(CF_HEADER_SIZE + CF_CHUNK_CT_SIZE);
-	uint8_t *pt = malloc(CF_CHUNK_SIZE);
+	pthread_mutex_lock(&kc->lock);
+	kc->pass = p;
+	pthread_mutex_unlock(&kc->lock);
+}
 
-	if (!ct || !pt) {
+/* The kernel and the tools see "no usable key" for a chain that is not
+ * one yet or whose key is refused; the reason was logged. */
+static int user_err(int r)
+{
+	return r == -ENOENT || r == -EKEYREJECTED ? -ENOKEY : r;
+}
+
+/* The key of chain c as a cf_key, counted against KEYCACHE_MAX_KEYS. */
+static int key_new(struct keycache *kc, const struct chain *c,
+		   const struct secret *dk, struct cf_key **out)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&kc->lock);
+	if (kc->nkeys < KEYCACHE_MAX_KEYS)
+		kc->nkeys++;
+	else
 		r = -ENOMEM;
-		goto out;
+	pthread_mutex_unlock(&kc->lock);
+	if (r) {
+		log_err("chain %s: cannot hold its key: this mount holds the "
+			"keys of %d chains, its limit (removed chains count "
+			"until unmount); unmount and mount again",
+			c->label, KEYCACHE_MAX_KEYS);
+		return r;
 	}
-	fd = openat(c->dirfd, LAYOUT_KEYCHECK_NAME, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		r = sample_check(fd, key, ct, pt);
-		close(fd);
-		if (r == 0 &&
-		    memcmp(pt, KC_KEYCHECK_TEXT, strlen(KC_KEYCHECK_TEXT)) != 0)
-			r = -EBADMSG;
-		if (r != -EAGAIN)
-			goto out;
+	r = cf_key_new(dk, out);
+	if (r) {
+		log_err("chain %s: cannot hold its key: out of locked memory "
+			"(the secure heap is full): %s",
+			c->label, strerror(-r));
+		pthread_mutex_lock(&kc->lock);
+		kc->nkeys--;
+		pthread_mutex_unlock(&kc->lock);
 	}
-	r = sample_scan(c->dirfd, key, 3, &budget, ct, pt);
-	if (r == -EAGAIN)
-		r = 0; /* nothing to check against: an empty chain */
-out:
-	if (pt)
-		secret_wipe(pt, CF_CHUNK_SIZE);
-	free(pt);
-	free(ct);
 	return r;
 }
 
-static int write_keycheck(struct chain *c, const struct cf_key *key)
+/* Drop a key made by key_new (NULL ok). */
+static void key_free(struct keycache *kc, struct cf_key *key)
 {
-	const size_t plen = strlen(KC_KEYCHECK_TEXT);
-	uint8_t out[CF_HEADER_SIZE + 64 + CF_TAG_SIZE], iv[CF_IV_SIZE];
-	size_t len = CF_HEADER_SIZE + plen + CF_TAG_SIZE;
-	int fd, r;
-
-	r = cf_iv_random(iv);
-	if (r)
-		return r;
-	cf_header_build(iv, out);
-	r = cf_seal_chunk(key, iv, 0, (const uint8_t *)KC_KEYCHECK_TEXT, plen,
-			  out + CF_HEADER_SIZE);
-	if (r)
-		return r;
-	fd = openat(c->dirfd, LAYOUT_KEYCHECK_NAME,
-		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	r = write(fd, out, len) == (ssize_t)len && fsync(fd) == 0 ? 0 : -EIO;
-	close(fd);
-	return r;
+	if (!key)
+		return;
+	cf_key_free(key);
+	pthread_mutex_lock(&kc->lock);
+	kc->nkeys--;
+	pthread_mutex_unlock(&kc->lock);
 }
 
-/* Called with c->lock held. */
+/* Called with c->lock held.  The key must open the chain's own files;
+ * a passphrase key with nothing to open is kept, marked unchecked. */
 static int chain_unlock(struct keycache *kc, struct chain *c)
 {
 	struct secret *dk = NULL;
 	struct cf_key *key = NULL;
 	int r;
 
-	r = ks_chain_unlock(kc->keys, c->dirfd, &dk);
+	r = ks_chain_unlock(kc->keys, c->dirfd, c->label, &dk);
 	if (r)
 		return r;
-	r = cf_key_new(dk, &key);
+	r = key_new(kc, c, dk, &key);
 	secret_free(dk);
 	if (r)
 		return r;
-	r = verify_key(c, key);
+	r = keycheck_verify(c->dirfd, c->root, key);
+	c->unchecked = r == -ENODATA && is_passphrase(kc);
+	if (r == -ENODATA)
+		r = 0;
+	else if (!r && is_passphrase(kc))
+		pass_set(kc, PASS_CHECKED);
 	if (r) {
-		cf_key_free(key);
+		key_free(kc, key);
+		if (r == -ENOMEM)
+			return r;
 		log_err("chain %s: the key does not decrypt its files "
 			"(wrong passphrase or key?)",
 			c->label);
-		return r == -ENOMEM ? r : -ENOKEY;
+		return -ENOKEY;
 	}
 	c->key = key;
 	c->state = CH_READY;
+	c->lost_logged = false;
 	return 0;
+}
+
+/* Called with c->lock held, when c has no ENCRYPTION-INFO: -ENOENT for a
+ * directory that may be given a key, -EIO (logged once) for one that
+ * holds encrypted files and so has lost its ENCRYPTION-INFO. */
+static int chain_without_info(struct chain *c)
+{
+	int h = keycheck_holds_encrypted(c->dirfd, c->root);
+
+	if (h == 0)
+		return -ENOENT;
+	if (!c->lost_logged)
+		log_err("chain %s holds %s but no ENCRYPTION-INFO: its files "
+			"give EIO and nothing is written there; restore "
+			"ENCRYPTION-INFO from a copy of the store (or remove "
+			"those files to start the directory afresh)",
+			c->label,
+			h > 0 ? "encrypted files" : "too many files to tell");
+	c->lost_logged = true;
+	return -EIO;
 }
 
 /* Called with c->lock held. */
@@ -347,17 +345,26 @@ static int chain_create_locked(struct keycache *kc, struct chain *c)
 	struct buf info;
 	int r;
 
+	if (is_passphrase(kc) && pass_get(kc) == PASS_UNCHECKABLE) {
+		log_err("chain %s: not created: the passphrase has not been "
+			"checked against any chain of the store (see the "
+			"mount's first lines)",
+			c->label);
+		return -ENOKEY;
+	}
 	buf_init(&info, 0);
 	r = ks_chain_create(kc->keys, &dk, &info);
+	if (!r)
+		r = key_new(kc, c, dk, &key);
+	/* Recorded before it is used: a crash leaves a stale record, never
+	 * a chain whose key a later mount cannot establish. */
+	if (!r)
+		r = ks_chain_record(kc->keys, c->dirfd, c->label, dk);
+	if (!r)
+		r = ks_chain_write_encinfo(c->dirfd, &info);
 	if (r)
 		goto out;
-	r = cf_key_new(dk, &key);
-	if (r)
-		goto out;
-	r = ks_chain_write_encinfo(c->dirfd, &info);
-	if (r)
-		goto out;
-	r = write_keycheck(c, key);
+	r = keycheck_write(c->dirfd, key);
 	if (r)
 		log_warn("chain %s: could not write the key-check file: %s",
 			 c->label, strerror(-r));
@@ -365,10 +372,11 @@ static int chain_create_locked(struct keycache *kc, struct chain *c)
 	c->key = key;
 	key = NULL;
 	c->state = CH_READY;
+	c->unchecked = false;
 	c->writable = 1;
 	log_info("chain %s: created with a new data key", c->label);
 out:
-	cf_key_free(key);
+	key_free(kc, key);
 	secret_free(dk);
 	buf_release(&info);
 	return r;
@@ -384,7 +392,9 @@ int keycache_chain_create(struct keycache *kc, struct chain *c)
 	return r;
 }
 
-/* Called with c->lock held: make sure the key is there for reading. */
+/* Called with c->lock held: make sure the key is there for reading.
+ * Returns the raw code: -ENOENT (no ENCRYPTION-INFO, may be created),
+ * -EKEYREJECTED (keystore refused the key), -EIO (lost), ... */
 static int chain_ready_locked(struct keycache *kc, struct chain *c)
 {
 	int r;
@@ -395,7 +405,9 @@ static int chain_ready_locked(struct keycache *kc, struct chain *c)
 	    time(NULL) - c->failed_at < KC_RETRY_SECONDS)
 		return c->err;
 	r = chain_unlock(kc, c);
-	if (r && r != -ENOENT) {
+	if (r == -ENOENT)
+		r = chain_without_info(c);
+	if (r) {
 		c->state = CH_FAILED;
 		c->err = r;
 		c->failed_at = time(NULL);
@@ -410,12 +422,41 @@ int keycache_key_read(struct keycache *kc, struct chain *c,
 
 	pthread_mutex_lock(&c->lock);
 	r = chain_ready_locked(kc, c);
-	if (r == -ENOENT)
-		r = -ENOKEY; /* a directory that is not a chain yet */
 	if (!r)
 		*out = c->key;
 	pthread_mutex_unlock(&c->lock);
-	return r;
+	return user_err(r);
+}
+
+/* Called with c->lock held, c ready: may new data go into c?  The
+ * answer is kept; a refusal is asked again after KC_RETRY_SECONDS
+ * (`kmsfs add-kms` may have run, another chain may have checked the
+ * passphrase). */
+static int chain_writable_locked(struct keycache *kc, struct chain *c)
+{
+	int r;
+
+	if (c->writable < 0 && time(NULL) - c->writable_at >= KC_RETRY_SECONDS)
+		c->writable = 0;
+	if (c->writable)
+		return c->writable < 0 ? -ENOKEY : 0;
+	if (c->unchecked && pass_get(kc) == PASS_UNCHECKABLE) {
+		log_err("chain %s: refusing to write: the passphrase has not "
+			"been checked against any chain of the store (see the "
+			"mount's first lines)",
+			c->label);
+		r = -ENOKEY;
+	} else {
+		r = ks_chain_check_writable(kc->keys, c->dirfd);
+		if (r)
+			log_err("chain %s: refusing to write: a configured KMS "
+				"is not in its ENCRYPTION-INFO; add it with "
+				"`kmsfs add-kms` first",
+				c->label);
+	}
+	c->writable = r ? r : 1;
+	c->writable_at = time(NULL);
+	return c->writable < 0 ? -ENOKEY : 0;
 }
 
 int keycache_key_write(struct keycache *kc, struct chain *c,
@@ -427,48 +468,114 @@ int keycache_key_write(struct keycache *kc, struct chain *c,
 	r = chain_ready_locked(kc, c);
 	if (r == -ENOENT)
 		r = chain_create_locked(kc, c);
-	if (r)
-		goto out;
-	if (c->writable < 0 && time(NULL) - c->writable_at >= KC_RETRY_SECONDS)
-		c->writable = 0; /* `kmsfs add-kms` may have run meanwhile */
-	if (c->writable == 0) {
-		r = ks_chain_check_writable(kc->keys, c->dirfd);
-		c->writable = r ? r : 1;
-		c->writable_at = time(NULL);
-		if (r)
-			log_err("chain %s: refusing to write: a configured KMS "
-				"is not in its ENCRYPTION-INFO; add it with "
-				"`kmsfs add-kms` first",
-				c->label);
-	}
-	r = c->writable < 0 ? -ENOKEY : 0;
+	if (!r)
+		r = chain_writable_locked(kc, c);
 	if (!r)
 		*out = c->key;
-out:
 	pthread_mutex_unlock(&c->lock);
-	return r;
+	return user_err(r);
 }
 
-/* Unlock one chain (by its path) in a fresh lookup. */
-static int try_chain(struct keycache *kc, int rootfd, const char *path)
+/* --- the mount-time check ------------------------------------------------ */
+
+/* The chain at path (relative to rootfd), made ready: its raw code, and
+ * whether the key was checked against its files. */
+static int try_chain(struct keycache *kc, int rootfd, const char *path,
+		     bool *checked)
 {
-	const struct cf_key *key;
 	struct chain *c;
 	int fd, r;
 
+	*checked = false;
 	fd = fdio_open_beneath(rootfd, path, O_RDONLY | O_DIRECTORY);
 	if (fd < 0)
 		return fd;
 	r = keycache_chain(kc, fd, path, &c);
 	close(fd);
-	return r ? r : keycache_key_read(kc, c, &key);
+	if (r)
+		return r;
+	pthread_mutex_lock(&c->lock);
+	r = chain_ready_locked(kc, c);
+	*checked = !r && !c->unchecked;
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+static int cmp_path(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every chain directory without an ENCRYPTION-INFO (not in with_info)
+ * that holds encrypted files is reported now (chain_without_info). */
+static void report_lost(struct keycache *kc, const struct layout_profile *p,
+			int rootfd, char **with_info)
+{
+	char **dirs = NULL, **named = with_info;
+	size_t n = 0;
+	bool checked;
+
+	if (named[0] && !*named[0])
+		named++; /* the root's chain, first: it is probed below */
+	while (named[n])
+		n++;
+	if (!with_info[0] || *with_info[0])
+		try_chain(kc, rootfd, "", &checked);
+	if (layout_chain_dirs(p, rootfd, &dirs))
+		return;
+	for (size_t i = 0; dirs[i]; i++) {
+		if (*dirs[i] &&
+		    !bsearch(&dirs[i], named, n, sizeof(*named), cmp_path))
+			try_chain(kc, rootfd, dirs[i], &checked);
+	}
+	layout_list_free(dirs);
+}
+
+struct tally {
+	int tried, checked, unchecked, rejected, last;
+};
+
+/* What the tries say about the keys; 0 when the mount may go on. */
+static int verdict(struct keycache *kc, const struct tally *t)
+{
+	if (t->checked || t->tried == 0)
+		return 0;
+	if (t->rejected && !is_passphrase(kc))
+		return 0; /* a KMS unwrapped: the keys are right */
+	if (!t->last && t->unchecked) {
+		pass_set(kc, PASS_UNCHECKABLE);
+		log_warn("cannot check the passphrase: none of the %d backup "
+			 "chain(s) of the store holds a file to check it "
+			 "against; reading works, but no chain is created or "
+			 "written until one can be checked (a chain that "
+			 "holds nothing but ENCRYPTION-INFO can be removed)",
+			 t->tried);
+		return 0;
+	}
+	if (!t->last && t->rejected)
+		log_err("cannot use any of the %d backup chain(s) in the "
+			"store: their ENCRYPTION-INFO files disagree (see "
+			"above)",
+			t->tried);
+	else if (!t->last || t->last == -ENOKEY || t->last == -EBADMSG)
+		log_err("cannot unlock any of the %d backup chain(s) in the "
+			"store with the given keys: wrong passphrase or key?",
+			t->tried);
+	else
+		log_err("cannot unlock any of the %d backup chain(s) in the "
+			"store: no configured KMS could unwrap a key (%s); "
+			"check that a KMS is reachable and allows Decrypt",
+			t->tried, strerror(-t->last));
+	return t->last ? t->last : -ENOKEY;
 }
 
 int keycache_check_store(struct keycache *kc,
 			 const struct layout_profile *layout, int rootfd)
 {
-	int tried = 0, last = 0, r = 0;
+	struct tally t = {0, 0, 0, 0, 0};
 	char **chains;
+	bool checked;
+	int r;
 
 	r = layout_chains(layout, rootfd, &chains);
 	if (r) {
@@ -476,24 +583,22 @@ int keycache_check_store(struct keycache *kc,
 			strerror(-r));
 		return r;
 	}
-	for (size_t i = 0; chains[i]; i++) {
-		tried++;
-		r = try_chain(kc, rootfd, chains[i]);
-		if (r == 0)
-			break;
-		last = r;
+	report_lost(kc, layout, rootfd, chains);
+	for (size_t i = 0; chains[i] && !t.checked; i++) {
+		t.tried++;
+		r = try_chain(kc, rootfd, chains[i], &checked);
+		if (checked)
+			t.checked++;
+		else if (!r)
+			t.unchecked++;
+		else if (r == -EKEYREJECTED)
+			t.rejected++;
+		else
+			t.last = r;
+		if (r == -EKEYREJECTED && !is_passphrase(kc))
+			break; /* the keys unwrap; the chain itself is refused
+				*/
 	}
 	layout_list_free(chains);
-	if (r == 0 || tried == 0)
-		return 0;
-	if (!last || last == -ENOKEY || last == -EBADMSG)
-		log_err("cannot unlock any of the %d backup chain(s) in the "
-			"store with the given keys: wrong passphrase or key?",
-			tried);
-	else
-		log_err("cannot unlock any of the %d backup chain(s) in the "
-			"store: no configured KMS could unwrap a key (%s); "
-			"check that a KMS is reachable and allows Decrypt",
-			tried, strerror(-last));
-	return last ? last : -ENOKEY;
+	return verdict(kc, &t);
 }

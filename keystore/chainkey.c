@@ -3,15 +3,19 @@
  * directory: create a chain, unlock it, check that it may be written,
  * add a KMS to it (ALTER BACKUP ... ADD NEW_KMS).
  *
- * Reading a chain follows CockroachDB (spec §2.4, §5.2): ENCRYPTION-INFO*
- * files newest first, KMS entries found by SHA-256(master key ID).  One
- * walker (walk_encinfo) reads and decodes the files in that order for all
- * four readers; each says what to do with a file and when to stop, and
- * whether an unreadable file ends the walk.  Unlocking is more forgiving
- * than CockroachDB: any configured KMS with an entry in any file may
- * unlock, and a KMS failure moves on to the next candidate.  The write
- * paths (check_writable, add_kms) keep CockroachDB's rules, including
- * failing when any ENCRYPTION-INFO file is unreadable.
+ * Reading a chain follows CockroachDB (spec §2.4, §5.2) in what it reads:
+ * ENCRYPTION-INFO* files newest first, KMS entries found by
+ * SHA-256(master key ID).  One walker (walk_encinfo) reads and decodes
+ * the files in that order for every reader; each says what to do with a
+ * file and when to stop, and whether an unreadable file ends the walk.
+ * Unlocking differs from CockroachDB where the store is not trusted (key
+ * trust in keystore.h): every file is read and all must yield the same
+ * key, and a key that only cloud KMSes unwrapped must be in the
+ * known-keys record (known.c).  It is also more forgiving: any configured
+ * KMS with an entry in any file may unlock, and a KMS failure moves on to
+ * the next candidate.  add-kms unlocks the same way; check_writable keeps
+ * CockroachDB's rules, including failing when any ENCRYPTION-INFO file is
+ * unreadable.
  */
 #include "keystore.h"
 #include "keyring.h"
@@ -19,12 +23,15 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/rand.h>
 
 #include "../lib/log.h"
 #include "encinfo.h"
+#include "known.h"
 
 static const struct encinfo_entry *entry_of(const struct encinfo *ei,
 					    const struct ks_kms *k)
@@ -177,96 +184,249 @@ int ks_chain_write_encinfo(int dirfd, const struct buf *encinfo)
 
 /* --- chains: read -------------------------------------------------------- */
 
-/* Unlock from one decoded file: each KMS of r with an entry, in
- * configured order, except that KMSes that just failed to answer go last
- * (pass 0: the others, pass 1: those).  *err keeps the last KMS error. */
-static int unlock_file(struct ks_keyring *r, const struct encinfo *ei,
-		       const char *fname, struct secret **dk_out, int *err)
+/* When a file's entries are tried: KMSes whose unwrap proves who chose
+ * the key (private_wrap) first, then the others; a KMS that just failed
+ * to answer goes after all of those. */
+static int try_rank(struct ks_kms *k)
 {
-	for (size_t j = 0; j < 2 * r->n; j++) {
-		struct ks_kms *k = r->kms[j % r->n];
-		const struct encinfo_entry *e = entry_of(ei, k);
-		int rc;
+	return (ks_kms_down(k) ? 2 : 0) + (k->prov->private_wrap ? 0 : 1);
+}
 
-		if (!e || ks_kms_down(k) != (j >= r->n))
-			continue;
-		rc = ks_kms_unwrap(k, e->val, e->vallen, dk_out);
-		if (!rc)
-			return 0;
-		log_warn("KMS %s could not unwrap the chain key in %s: %s",
-			 k->name, fname, strerror(-rc));
-		*err = rc;
+/* Unlock from one decoded file.  *private_out: the KMS that unwrapped has
+ * private_wrap.  *err keeps the last KMS error.  -ENOKEY: none did. */
+static int unlock_file(struct ks_keyring *r, const struct encinfo *ei,
+		       const char *fname, struct secret **dk_out,
+		       bool *private_out, int *err)
+{
+	int *rank = calloc(r->n, sizeof(*rank));
+
+	if (!rank)
+		return -ENOMEM;
+	for (size_t j = 0; j < r->n; j++)
+		rank[j] = entry_of(ei, r->kms[j]) ? try_rank(r->kms[j]) : -1;
+	for (int pass = 0; pass < 4; pass++) {
+		for (size_t j = 0; j < r->n; j++) {
+			struct ks_kms *k = r->kms[j];
+			const struct encinfo_entry *e = entry_of(ei, k);
+			int rc;
+
+			if (rank[j] != pass)
+				continue;
+			rc = ks_kms_unwrap(k, e->val, e->vallen, dk_out);
+			if (!rc) {
+				*private_out = k->prov->private_wrap;
+				free(rank);
+				return 0;
+			}
+			log_warn("KMS %s could not unwrap the chain key in %s: "
+				 "%s",
+				 k->name, fname, strerror(-rc));
+			*err = rc;
+		}
 	}
+	free(rank);
 	return -ENOKEY;
 }
 
+/* What the files of a chain said, file by file, newest first. */
 struct unlock_ctx {
 	struct ks_keyring *r;
-	struct secret **dk_out;
-	int kms_err; /* the last KMS error */
+	struct secret *dk;   /* the key of the files so far */
+	struct buf files;    /* their names, for messages */
+	const char *differs; /* a file that yields another key */
+	bool private_wrap;   /* one of them unwrapped by such a KMS */
+	int kms_err;	     /* the last KMS error */
 };
+
+static int add_name(struct buf *b, const char *name)
+{
+	int rc = b->len ? buf_addstr(b, ", ") : 0;
+
+	rc = rc ? rc : buf_addstr(b, name);
+	return rc == -E2BIG ? 0 : rc; /* the list is for a message only */
+}
 
 static int unlock_visit(void *ctx, const char *name, const struct encinfo *ei)
 {
 	struct unlock_ctx *x = ctx;
+	struct secret *dk = NULL;
+	bool priv = false;
+	int rc;
 
-	if (unlock_file(x->r, ei, name, x->dk_out, &x->kms_err))
-		return WALK_NEXT;
-	return WALK_STOP;
+	rc = unlock_file(x->r, ei, name, &dk, &priv, &x->kms_err);
+	if (rc)
+		return rc == -ENOKEY ? WALK_NEXT : rc;
+	if (x->dk && !secret_equal(dk, x->dk)) {
+		secret_free(dk);
+		x->differs = name;
+		return -EKEYREJECTED;
+	}
+	if (!x->dk)
+		x->dk = dk;
+	else
+		secret_free(dk);
+	x->private_wrap = x->private_wrap || priv;
+	return add_name(&x->files, name);
 }
 
-static int unlock_kms(struct ks_keyring *r, int dirfd,
-		      const struct encinfo_names *nm, struct secret **dk_out)
+/* The directory of dirfd, for the known-keys record. */
+static void dir_path(int dirfd, char *out, size_t outlen)
 {
-	struct unlock_ctx x = {r, dk_out, 0};
-	int rc = walk_encinfo(dirfd, nm, false, unlock_visit, &x);
+	char proc[64];
+	ssize_t n;
 
-	if (rc == WALK_STOP)
-		return 0;
-	if (x.kms_err || rc)
-		return x.kms_err ? x.kms_err : rc;
-	log_err("none of the %zu configured KMSes has an entry in the chain's "
-		"ENCRYPTION-INFO files: configure a KMS the chain was "
-		"encrypted (or later ALTERed) with",
-		r->n);
-	return -ENOKEY;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", dirfd);
+	n = readlink(proc, out, outlen - 1);
+	out[n > 0 ? (size_t)n : 0] = '\0';
 }
 
-struct derive_ctx {
-	const struct secret *pass;
-	struct secret **dk_out;
+static void log_untrusted(const struct ks_keyring *r, const char *label,
+			  const char *files, bool changed)
+{
+	const char *path = known_path(r->known);
+
+	if (changed)
+		log_err("chain %s: its key (from %s) is not the one recorded "
+			"for it in %s: someone changed the store, or the chain "
+			"was made again (then delete its old line there); "
+			"refusing the chain",
+			label, files, path);
+	else
+		log_err("chain %s: its key (from %s) was unwrapped only by "
+			"KMSes that others can wrap for (Azure's public key, "
+			"AWS or GCP Encrypt) and is not in the known-keys file "
+			"%s; refusing the chain: if it is yours, mount once "
+			"with --accept-new-keys, or copy that file from the "
+			"machine that wrote the chain",
+			label, files, path);
+}
+
+/* Key trust 2 for a key no private_wrap KMS unwrapped. */
+static int check_known(struct ks_keyring *r, int dirfd, const char *label,
+		       const struct secret *dk, const char *files)
+{
+	uint8_t fp[KNOWN_FP_SIZE];
+	char where[4096];
+	bool changed = false;
+	int rc;
+
+	if (!r->known) {
+		log_err("chain %s: its key (from %s) was unwrapped only by "
+			"KMSes that others can wrap for, and no known-keys "
+			"file is configured; refusing the chain",
+			label, files);
+		return -EKEYREJECTED;
+	}
+	dir_path(dirfd, where, sizeof(where));
+	rc = known_fingerprint(dk, fp);
+	if (!rc)
+		rc = known_lookup(r->known, fp, where, &changed);
+	if (rc == 1)
+		return 0;
+	if (rc < 0)
+		return -EKEYREJECTED; /* the file is unusable: logged */
+	if (!changed && known_accept_new(r->known)) {
+		rc = known_add(r->known, fp, where);
+		if (!rc)
+			log_warn("chain %s: its key (from %s) was accepted on "
+				 "first use (--accept-new-keys) and recorded "
+				 "in %s",
+				 label, files, known_path(r->known));
+		return rc ? -EKEYREJECTED : 0;
+	}
+	log_untrusted(r, label, files, changed);
+	return -EKEYREJECTED;
+}
+
+/* Key trust 1 and 2 over the files nm of dirfd.  -ENOKEY (nothing logged)
+ * when no configured KMS has a usable entry and none failed.  strict: an
+ * unreadable file fails (CockroachDB's rule for writers). */
+static int unlock_kms(struct ks_keyring *r, int dirfd,
+		      const struct encinfo_names *nm, const char *label,
+		      bool strict, struct secret **dk_out)
+{
+	struct unlock_ctx x = {.r = r};
+	int rc;
+
+	buf_init(&x.files, 4096);
+	rc = walk_encinfo(dirfd, nm, strict, unlock_visit, &x);
+	if (rc == -EKEYREJECTED)
+		log_err("chain %s: %s and %s hold different keys: someone "
+			"changed the store; refusing the chain (remove or "
+			"restore the file that does not belong)",
+			label, (const char *)x.files.data, x.differs);
+	else if (rc == -ENOMEM || (rc && strict))
+		; /* strict: an unreadable file fails */
+	else if (x.dk)
+		rc = 0; /* unreadable files unwrap nothing: not in the way */
+	else
+		rc = x.kms_err ? x.kms_err : rc ? rc : -ENOKEY;
+	if (!rc && !x.private_wrap)
+		rc = check_known(r, dirfd, label, x.dk,
+				 (const char *)x.files.data);
+	if (!rc) {
+		*dk_out = x.dk;
+		x.dk = NULL;
+	}
+	secret_free(x.dk);
+	buf_release(&x.files);
+	return rc;
+}
+
+struct salt_ctx {
+	struct buf salt;     /* the salt of the files so far */
+	struct buf files;    /* their names */
+	const char *differs; /* a file with another salt */
 };
 
-/* CockroachDB takes the newest file's salt; take the newest salt. */
-static int derive_visit(void *ctx, const char *name, const struct encinfo *ei)
+/* CockroachDB takes the newest file's salt; every salt must agree. */
+static int salt_visit(void *ctx, const char *name, const struct encinfo *ei)
 {
-	struct derive_ctx *x = ctx;
+	struct salt_ctx *x = ctx;
 	int rc;
 
 	if (!ei->saltlen)
 		return WALK_NEXT;
-	rc = ks_derive_passphrase(x->pass->bytes, x->pass->len, ei->salt,
-				  ei->saltlen, x->dk_out);
-	return rc ? rc : WALK_STOP;
+	if (x->salt.len && (x->salt.len != ei->saltlen ||
+			    memcmp(x->salt.data, ei->salt, ei->saltlen))) {
+		x->differs = name;
+		return -EKEYREJECTED;
+	}
+	rc = x->salt.len ? 0 : buf_add(&x->salt, ei->salt, ei->saltlen);
+	return rc ? rc : add_name(&x->files, name);
 }
 
 static int unlock_passphrase(struct ks_keyring *r, int dirfd,
-			     const struct encinfo_names *nm,
+			     const struct encinfo_names *nm, const char *label,
 			     struct secret **dk_out)
 {
-	struct derive_ctx x = {r->pass, dk_out};
-	int rc = walk_encinfo(dirfd, nm, false, derive_visit, &x);
+	struct salt_ctx x;
+	int rc;
 
-	if (rc == WALK_STOP)
-		return 0;
-	if (rc)
-		return rc;
-	log_err("the chain is KMS-encrypted (its ENCRYPTION-INFO has no "
-		"salt): configure its KMS instead of a passphrase");
-	return -ENOKEY;
+	buf_init(&x.salt, ENCINFO_FILE_MAX);
+	buf_init(&x.files, 4096);
+	x.differs = NULL;
+	rc = walk_encinfo(dirfd, nm, false, salt_visit, &x);
+	if (rc == -EKEYREJECTED)
+		log_err("chain %s: %s and %s hold different salts: someone "
+			"changed the store; refusing the chain (remove or "
+			"restore the file that does not belong)",
+			label, (const char *)x.files.data, x.differs);
+	else if (x.salt.len)
+		rc = ks_derive_passphrase(r->pass->bytes, r->pass->len,
+					  x.salt.data, x.salt.len, dk_out);
+	else if (!rc)
+		rc = -ENOKEY;
+	if (rc == -ENOKEY)
+		log_err("the chain is KMS-encrypted (its ENCRYPTION-INFO has "
+			"no salt): configure its KMS instead of a passphrase");
+	buf_release(&x.salt);
+	buf_release(&x.files);
+	return rc;
 }
 
-int ks_chain_unlock(struct ks_keyring *r, int dirfd, struct secret **dk_out)
+int ks_chain_unlock(struct ks_keyring *r, int dirfd, const char *label,
+		    struct secret **dk_out)
 {
 	struct encinfo_names names;
 	int rc;
@@ -279,12 +439,55 @@ int ks_chain_unlock(struct ks_keyring *r, int dirfd, struct secret **dk_out)
 	rc = list_chain(dirfd, &names);
 	if (rc)
 		return rc;
-	if (r->pass)
-		rc = unlock_passphrase(r, dirfd, &names, dk_out);
-	else
-		rc = unlock_kms(r, dirfd, &names, dk_out);
+	if (r->pass) {
+		rc = unlock_passphrase(r, dirfd, &names, label, dk_out);
+	} else {
+		rc = unlock_kms(r, dirfd, &names, label, false, dk_out);
+		if (rc == -ENOKEY)
+			log_err("none of the %zu configured KMSes has an entry "
+				"in the ENCRYPTION-INFO files of chain %s: "
+				"configure a KMS the chain was encrypted (or "
+				"later ALTERed) with",
+				r->n, label);
+	}
 	encinfo_names_release(&names);
 	return rc;
+}
+
+/* Does a key wrapped by r need the known-keys record to be trusted? */
+static bool needs_record(const struct ks_keyring *r)
+{
+	for (size_t j = 0; j < r->n; j++) {
+		if (!r->kms[j]->prov->private_wrap)
+			return true;
+	}
+	return false;
+}
+
+static int record_key(struct ks_known *known, int dirfd, const char *label,
+		      const struct secret *dk)
+{
+	uint8_t fp[KNOWN_FP_SIZE];
+	char where[4096];
+	int rc;
+
+	if (!known) {
+		log_warn("chain %s: no known-keys file is configured: a later "
+			 "mount with only cloud KMSes will refuse this chain",
+			 label);
+		return 0;
+	}
+	dir_path(dirfd, where, sizeof(where));
+	rc = known_fingerprint(dk, fp);
+	return rc ? rc : known_add(known, fp, where);
+}
+
+int ks_chain_record(struct ks_keyring *r, int dirfd, const char *label,
+		    const struct secret *dk)
+{
+	if (r->pass || !needs_record(r))
+		return 0;
+	return record_key(r->known, dirfd, label, dk);
 }
 
 /* --- chains: write checks ------------------------------------------------ */
@@ -373,53 +576,6 @@ int ks_chain_check_writable(struct ks_keyring *r, int dirfd)
 
 /* --- chains: ALTER BACKUP ... ADD NEW_KMS -------------------------------- */
 
-struct old_match {
-	size_t kms;	 /* index in the old keyring; SIZE_MAX: none yet */
-	struct buf blob; /* its entry in the newest file holding it */
-};
-
-struct old_ctx {
-	const struct ks_keyring *old;
-	struct old_match *m;
-};
-
-/* The first old KMS, in keyring order, with an entry in this file, if it
- * comes before the one found in newer files. */
-static int old_visit(void *ctx, const char *name, const struct encinfo *ei)
-{
-	struct old_ctx *x = ctx;
-	int rc = 0;
-
-	for (size_t j = 0; j < x->old->n && j < x->m->kms; j++) {
-		const struct encinfo_entry *e = entry_of(ei, x->old->kms[j]);
-
-		if (!e)
-			continue;
-		x->m->kms = j;
-		buf_reset(&x->m->blob);
-		rc = buf_add(&x->m->blob, e->val, e->vallen);
-		break;
-	}
-	return rc ? rc : WALK_NEXT;
-}
-
-/* Read every file (any failure fails, as in CockroachDB) and find the
- * first old KMS, in keyring order, with an entry; newest file first. */
-static int find_old(struct ks_keyring *old, int dirfd,
-		    const struct encinfo_names *nm, struct old_match *m)
-{
-	struct old_ctx x = {old, m};
-	int rc = walk_encinfo(dirfd, nm, true, old_visit, &x);
-
-	if (rc)
-		return rc;
-	if (m->kms != SIZE_MAX)
-		return 0;
-	log_err("no key in OLD_KMS matches a key that was previously used to "
-		"encrypt the backup");
-	return -ENOKEY;
-}
-
 static int write_new_info(struct ks_keyring *new_keys, int dirfd, size_t count,
 			  const struct secret *dk, struct buf *name_out)
 {
@@ -458,36 +614,37 @@ static bool is_kms_ring(const struct ks_keyring *r, const char *what)
 	return false;
 }
 
+/* CockroachDB unwraps with the first OLD_KMS it finds; here the old keys
+ * unlock as for reading (key trust), so that add-kms never wraps for a
+ * new KMS a key someone planted in the store. */
 int ks_chain_add_kms(struct ks_keyring *old_keys, struct ks_keyring *new_keys,
 		     int dirfd, struct buf *name_out)
 {
-	struct old_match m = {.kms = SIZE_MAX};
 	struct encinfo_names names = {NULL, 0};
 	struct secret *dk = NULL;
-	struct ks_kms *k;
+	char label[4096];
 	int rc;
 
 	if (!is_kms_ring(old_keys, "OLD_KMS") ||
 	    !is_kms_ring(new_keys, "NEW_KMS"))
 		return -EINVAL;
-	buf_init(&m.blob, ENCINFO_FILE_MAX);
+	dir_path(dirfd, label, sizeof(label));
 	rc = list_chain(dirfd, &names);
 	if (!rc)
-		rc = find_old(old_keys, dirfd, &names, &m);
-	if (rc)
-		goto out;
-	k = old_keys->kms[m.kms];
-	/* CockroachDB does not try another KMS when this one fails. */
-	rc = ks_kms_unwrap(k, m.blob.data, m.blob.len, &dk);
-	if (rc) {
-		log_err("KMS %s could not unwrap the chain key: %s", k->name,
+		rc = unlock_kms(old_keys, dirfd, &names, label, true, &dk);
+	if (rc == -ENOKEY)
+		log_err("no key in OLD_KMS matches a key that was previously "
+			"used to encrypt the backup");
+	else if (rc && rc != -EKEYREJECTED)
+		log_err("OLD_KMS could not unwrap the chain key: %s",
 			strerror(-rc));
-		goto out;
-	}
-	rc = write_new_info(new_keys, dirfd, names.n, dk, name_out);
-out:
+	if (!rc && needs_record(new_keys))
+		rc = record_key(new_keys->known ? new_keys->known
+						: old_keys->known,
+				dirfd, label, dk);
+	if (!rc)
+		rc = write_new_info(new_keys, dirfd, names.n, dk, name_out);
 	secret_free(dk);
-	buf_release(&m.blob);
 	encinfo_names_release(&names);
 	return rc;
 }

@@ -18,6 +18,7 @@
 
 #include "../lib/secret.h"
 #include "keystore.h"
+#include "known.h"
 #include "provider.h"
 
 struct ks_kms {
@@ -33,7 +34,8 @@ struct ks_kms {
 struct ks_keyring {
 	struct ks_kms **kms;
 	size_t n;
-	struct secret *pass; /* or KMSes, never both */
+	struct secret *pass;	/* or KMSes, never both */
+	struct ks_known *known; /* the known-keys record, or NULL */
 };
 
 /* Did k time out or throttle within the last minute (so that it is tried

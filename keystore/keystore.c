@@ -240,6 +240,7 @@ void ks_keyring_free(struct ks_keyring *r)
 	drop_kms_from(r, 0);
 	free(r->kms);
 	secret_free(r->pass);
+	known_free(r->known);
 	free(r);
 }
 
@@ -348,6 +349,19 @@ int ks_keyring_set_passphrase(struct ks_keyring *r, const uint8_t *p,
 		return -ENOMEM;
 	secret_free(r->pass);
 	r->pass = s;
+	return 0;
+}
+
+int ks_keyring_set_known(struct ks_keyring *r, const char *path,
+			 bool accept_new)
+{
+	struct ks_known *k = NULL;
+	int rc = path ? known_new(path, accept_new, &k) : 0;
+
+	if (rc)
+		return rc;
+	known_free(r->known);
+	r->known = k;
 	return 0;
 }
 

@@ -91,6 +91,14 @@ int ks_keyring_add_kms(struct ks_keyring *r, const char *uri);
 int ks_keyring_add_kms_file(struct ks_keyring *r, const char *path);
 int ks_keyring_set_passphrase(struct ks_keyring *r, const uint8_t *p,
 			      size_t len);
+/*
+ * Where this user's known-keys record is (see "Key trust" below; NULL:
+ * none) and whether a chain key that is not in it may be recorded and
+ * used on first use (accept_new: `mount --accept-new-keys`).  The file
+ * is read when first needed.  0 or -ENOMEM.
+ */
+int ks_keyring_set_known(struct ks_keyring *r, const char *path,
+			 bool accept_new);
 bool ks_keyring_empty(const struct ks_keyring *r);
 bool ks_keyring_is_passphrase(const struct ks_keyring *r);
 size_t ks_keyring_kms_count(const struct ks_keyring *r);
@@ -109,13 +117,44 @@ int ks_chain_create(struct ks_keyring *r, struct secret **dk_out,
  * the directory fsync'd).  -EEXIST if one is there already. */
 int ks_chain_write_encinfo(int dirfd, const struct buf *encinfo);
 
-/* Unlock a chain from the ENCRYPTION-INFO* files in dirfd, CockroachDB's
- * way: files newest first; KMS entries matched by map key; every KMS of
- * the keyring tried in order until one unwraps.  -ENOENT when there is no
- * ENCRYPTION-INFO, -ENOKEY when no configured key matches, else the last
- * KMS error.  With a passphrase the key is derived from the salt (a wrong
- * passphrase is not detectable here: the caller verifies the key). */
-int ks_chain_unlock(struct ks_keyring *r, int dirfd, struct secret **dk_out);
+/*
+ * Key trust.  Whoever can write the store can add or replace
+ * ENCRYPTION-INFO* files, and for a cloud KMS can wrap a key of their
+ * choosing (Azure needs only the key's public half; AWS and GCP the
+ * Encrypt permission).  So a chain's key is used only when
+ *  1. every ENCRYPTION-INFO* file of the chain that the keyring can
+ *     unwrap yields the same key (and with a passphrase, every salt is
+ *     the same), and
+ *  2. the key is established: unwrapped from at least one file by a KMS
+ *     whose wraps only the holder of its secret can make (file:// keys),
+ *     or derived from the passphrase (the caller checks it against data
+ *     sealed under it), or recorded in the known-keys file, which is
+ *     kept outside the store: written when this user creates a chain or
+ *     adds a KMS to it (ks_chain_record, ks_chain_add_kms), or on first
+ *     use when accept_new is set, unless the record names the chain's
+ *     directory with another key.
+ * A refusal is -EKEYREJECTED with one log line naming the chain (label)
+ * and its files.
+ */
+
+/* Unlock a chain from the ENCRYPTION-INFO* files in dirfd (label names
+ * it in log lines): KMS entries matched by map key, in each file the
+ * configured KMSes tried until one unwraps (file:// keys first, KMSes
+ * that just failed to answer last); every file is read, newest first,
+ * and must agree (key trust, above).  -ENOENT when there is no
+ * ENCRYPTION-INFO, -ENOKEY when no configured key matches, -EKEYREJECTED,
+ * else the last KMS error.  With a passphrase the key is derived from the
+ * salt (a wrong passphrase is not detectable here: the caller verifies
+ * the key). */
+int ks_chain_unlock(struct ks_keyring *r, int dirfd, const char *label,
+		    struct secret **dk_out);
+
+/* Record dk, the key of the chain in dirfd that this process made (or
+ * established), in the known-keys file, when the keyring has a KMS whose
+ * wraps others can make; else nothing to do.  0, or -errno (logged:
+ * callers must not use a key a later mount could not establish). */
+int ks_chain_record(struct ks_keyring *r, int dirfd, const char *label,
+		    const struct secret *dk);
 
 /* Does every KMS of the keyring have an entry in one ENCRYPTION-INFO* of
  * dirfd?  (CockroachDB refuses to write into a chain otherwise.)  Returns
@@ -123,8 +162,10 @@ int ks_chain_unlock(struct ks_keyring *r, int dirfd, struct secret **dk_out);
  * Always 0 for a passphrase keyring. */
 int ks_chain_check_writable(struct ks_keyring *r, int dirfd);
 
-/* ALTER BACKUP ... ADD NEW_KMS: unwrap with old_keys, wrap with each KMS
- * of new_keys, write ENCRYPTION-INFO-<count+1> holding only the new
+/* ALTER BACKUP ... ADD NEW_KMS: unlock with old_keys (as
+ * ks_chain_unlock: the key must be trusted), wrap with each KMS of
+ * new_keys, record the key (ks_chain_record, with new_keys' record, else
+ * old_keys'), write ENCRYPTION-INFO-<count+1> holding only the new
  * entries.  Never rewrites or deletes a file.  name_out (may be NULL)
  * receives the file name written. */
 int ks_chain_add_kms(struct ks_keyring *old_keys, struct ks_keyring *new_keys,

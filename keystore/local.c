@@ -195,6 +195,7 @@ const struct ks_provider ks_provider_local = {
     .scheme = "file",
     .aliases = NULL,
     .built = true,
+    .private_wrap = true,
     .build_hint = NULL,
     .open = local_open,
     .master_key_id = local_key_id,

@@ -15,6 +15,10 @@
  *  wrap(state, dk, out): append the opaque wrapped blob to out.
  *  unwrap(state, blob, len, &dk): new secret holding the data key.
  *  free(state): wipe and free; accepts NULL.
+ *  private_wrap: only holders of the master key's secret can wrap for it
+ *      (a local key file), so an unwrap proves who chose the data key.
+ *      False for cloud KMSes: Azure wraps with the key's public half, AWS
+ *      and GCP for anyone allowed Encrypt.
  * Calls on one state are serialised by keystore.c.
  */
 #ifndef KMSFS_PROVIDER_H
@@ -34,6 +38,7 @@ struct ks_provider {
 	const char *scheme;	    /* canonical name */
 	const char *const *aliases; /* NULL-terminated, or NULL */
 	bool built;
+	bool private_wrap;
 	const char *build_hint; /* said when !built */
 	int (*open)(struct kmsuri *u, void **state_out);
 	const char *(*master_key_id)(void *state);

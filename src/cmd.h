@@ -75,6 +75,7 @@ enum cmd_opt {
 	CMD_OPT_CONFIG,
 	CMD_OPT_PROFILE,
 	CMD_OPT_LOG_LEVEL,
+	CMD_OPT_KNOWN_KEYS,
 };
 
 #define CMD_KEY_LONGOPTS                                                       \
@@ -85,6 +86,7 @@ enum cmd_opt {
 	    {"config", required_argument, NULL, CMD_OPT_CONFIG},               \
 	    {"profile", required_argument, NULL, CMD_OPT_PROFILE},             \
 	    {"log-level", required_argument, NULL, CMD_OPT_LOG_LEVEL},         \
+	    {"known-keys", required_argument, NULL, CMD_OPT_KNOWN_KEYS},       \
 	{                                                                      \
 		"help", no_argument, NULL, 'h'                                 \
 	}
@@ -104,6 +106,10 @@ enum cmd_opt {
 	"(default:\n"                                                          \
 	"                         detected from the store)\n"                  \
 	"  --log-level LEVEL      error, warn, info or debug\n"                \
+	"  --known-keys FILE      chain keys to trust (default: "              \
+	"$KMSFS_KNOWN_KEYS,\n"                                                 \
+	"                         /var/lib/kmsfs/known-keys for root,\n"       \
+	"                         ~/.local/state/kmsfs/known-keys else)\n"     \
 	"Without a key option the config file's keys, then $KMSFS_KMS are "    \
 	"used;\nelse the passphrase is asked for on the terminal.\n"
 
@@ -161,6 +167,15 @@ int cmd_keyring(const struct cmd *c, const struct cfg *s,
  * Returns an exit status. */
 int cmd_kms_keyring(const struct cfg_list *uris, const struct cfg_list *files,
 		    struct ks_keyring **out);
+
+/*
+ * Give kr its known-keys record (ks_keyring_set_known): path if set
+ * (--known-keys, the config's known_keys), else $KMSFS_KNOWN_KEYS, else
+ * /var/lib/kmsfs/known-keys for root and
+ * ${XDG_STATE_HOME:-~/.local/state}/kmsfs/known-keys for others; made
+ * absolute (a daemon changes to /).  Returns an exit status.
+ */
+int cmd_keyring_known(struct ks_keyring *kr, const char *path, bool accept_new);
 
 /*
  * Read a private file (a passphrase or key) into a new secret of at most

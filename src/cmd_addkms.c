@@ -39,6 +39,7 @@ struct addkms_opts {
 	const char *backing;
 	const char *chain;   /* a name or "LATEST"; NULL with --all-chains */
 	const char *profile; /* NULL: the default */
+	const char *known;   /* --known-keys, or NULL */
 };
 
 static void addkms_opts_release(struct addkms_opts *a)
@@ -73,6 +74,9 @@ static int addkms_opt(const struct cmd *c, void *ctx, int opt, const char *arg)
 		return cmd_opt_profile(c, arg);
 	case CMD_OPT_LOG_LEVEL:
 		return cmd_opt_log_level(c, arg);
+	case CMD_OPT_KNOWN_KEYS:
+		a->known = arg;
+		return CMD_OK;
 	}
 	return cmd_usage(c, "internal error: option %d", opt);
 }
@@ -110,6 +114,7 @@ static int addkms_parse(const struct cmd *c, int argc, char **argv,
 	    {"all-chains", no_argument, NULL, ADDKMS_ALL},
 	    {"profile", required_argument, NULL, CMD_OPT_PROFILE},
 	    {"log-level", required_argument, NULL, CMD_OPT_LOG_LEVEL},
+	    {"known-keys", required_argument, NULL, CMD_OPT_KNOWN_KEYS},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -200,6 +205,8 @@ static const char *addkms_why(int r)
 	switch (r) {
 	case -ENOKEY:
 		return "no old KMS key is one this chain was encrypted with";
+	case -EKEYREJECTED:
+		return "its key is not trusted (see above)";
 	case -EEXIST:
 		return "another ENCRYPTION-INFO file appeared meanwhile; run "
 		       "again";
@@ -267,6 +274,10 @@ static int addkms_run(const struct cmd *c, int argc, char **argv)
 	if (!st)
 		st = cmd_kms_keyring(&a.new_uris, &a.new_files, &new);
 	if (!st)
+		st = cmd_keyring_known(old, a.known, false);
+	if (!st)
+		st = cmd_keyring_known(new, a.known, false);
+	if (!st)
 		st = addkms_apply(c, &a, old, new);
 	ks_keyring_free(old);
 	ks_keyring_free(new);
@@ -288,6 +299,8 @@ const struct cmd cmd_addkms = {
 	    "credentials)\n"
 	    "  --all-chains         every chain of BACKING\n"
 	    "  --log-level LEVEL    error, warn, info or debug\n"
+	    "  --known-keys FILE    the record of chain keys to trust (as for "
+	    "mount)\n"
 	    "CHAIN is a chain directory of BACKING holding ENCRYPTION-INFO "
 	    "(a top-level\ndirectory with the toplevel profile; . for the "
 	    "collection root); LATEST is\nthe newest chain; --all-chains "

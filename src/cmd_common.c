@@ -13,8 +13,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
@@ -25,6 +27,9 @@
 #include "../lib/privfile.h"
 
 #define CMD_ENV_KMS "KMSFS_KMS"
+#define CMD_ENV_KNOWN "KMSFS_KNOWN_KEYS"
+#define CMD_KNOWN_ROOT "/var/lib/kmsfs/known-keys"
+#define CMD_KNOWN_USER "kmsfs/known-keys" /* under the XDG state dir */
 
 /* --- messages -------------------------------------------------------- */
 
@@ -203,6 +208,8 @@ int cmd_common_opt(const struct cmd *c, struct cmd_opts *o, int opt,
 	case CMD_OPT_LOG_LEVEL:
 		st = cmd_opt_log_level(c, arg);
 		return st ? st : cmd_set(&o->cli.log_level, arg);
+	case CMD_OPT_KNOWN_KEYS:
+		return cmd_set(&o->cli.known_keys, arg);
 	}
 	return cmd_usage(c, "internal error: option %d", opt);
 }
@@ -479,6 +486,11 @@ int cmd_keyring(const struct cmd *c, const struct cfg *s,
 		ks_keyring_free(kr);
 		return r == -EINTR ? CMD_FAIL : cmd_status(r);
 	}
+	r = cmd_keyring_known(kr, s->known_keys, s->accept_new_keys);
+	if (r) {
+		ks_keyring_free(kr);
+		return r;
+	}
 	*out = kr;
 	return CMD_OK;
 }
@@ -505,5 +517,65 @@ int cmd_kms_keyring(const struct cfg_list *uris, const struct cfg_list *files,
 		return cmd_status(r);
 	}
 	*out = kr;
+	return CMD_OK;
+}
+
+/* --- the known-keys record ------------------------------------------- */
+
+/* The default record: root's under /var/lib, a user's in the XDG state
+ * directory.  NULL when there is no home to put it in. */
+static char *cmd_known_default(void)
+{
+	const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	char *p = NULL;
+
+	if (geteuid() == 0)
+		return strdup(CMD_KNOWN_ROOT);
+	if (state && state[0] == '/') {
+		if (asprintf(&p, "%s/%s", state, CMD_KNOWN_USER) < 0)
+			p = NULL;
+	} else if (home && home[0] == '/') {
+		if (asprintf(&p, "%s/.local/state/%s", home, CMD_KNOWN_USER) <
+		    0)
+			p = NULL;
+	}
+	return p;
+}
+
+/* path made absolute against the current directory. */
+static char *cmd_abs(const char *path)
+{
+	char cwd[PATH_MAX], *p = NULL;
+
+	if (path[0] == '/')
+		return strdup(path);
+	if (!getcwd(cwd, sizeof(cwd)) || asprintf(&p, "%s/%s", cwd, path) < 0)
+		return NULL;
+	return p;
+}
+
+int cmd_keyring_known(struct ks_keyring *kr, const char *path, bool accept_new)
+{
+	const char *env = getenv(CMD_ENV_KNOWN);
+	char *p;
+	int r;
+
+	if (ks_keyring_is_passphrase(kr))
+		return CMD_OK; /* a passphrase key is never chosen by others */
+	if (!path && env && *env)
+		path = env;
+	p = path ? cmd_abs(path) : cmd_known_default();
+	if (!p && !path) {
+		log_warn("no home directory for the known-keys record: chains "
+			 "that only cloud KMSes open are refused; give "
+			 "--known-keys FILE");
+		return CMD_OK;
+	}
+	r = p ? ks_keyring_set_known(kr, p, accept_new) : -ENOMEM;
+	free(p);
+	if (r) {
+		log_err("out of memory");
+		return CMD_FAIL;
+	}
 	return CMD_OK;
 }

@@ -75,6 +75,8 @@ struct mount_flags {
 	bool single_thread;
 };
 
+#define MOUNT_OPT_ACCEPT_NEW 0x300
+
 static int mount_parse(const struct cmd *c, int argc, char **argv,
 		       struct cmd_opts *o, struct mount_flags *f)
 {
@@ -84,6 +86,7 @@ static int mount_parse(const struct cmd *c, int argc, char **argv,
 	    {"debug", no_argument, NULL, 'd'},
 	    {"single-thread", no_argument, NULL, 's'},
 	    {"options", required_argument, NULL, 'o'},
+	    {"accept-new-keys", no_argument, NULL, MOUNT_OPT_ACCEPT_NEW},
 	    {NULL, 0, NULL, 0},
 	};
 	int opt, st = CMD_OK;
@@ -107,6 +110,9 @@ static int mount_parse(const struct cmd *c, int argc, char **argv,
 			break;
 		case 'o':
 			st = mount_add_opts(&o->cli.options, optarg);
+			break;
+		case MOUNT_OPT_ACCEPT_NEW:
+			o->cli.accept_new_keys = true;
 			break;
 		case '?':
 		case ':':
@@ -230,6 +236,10 @@ const struct cmd cmd_mount = {
 	    "(repeatable);\n"
 	    "                         nonempty: allow a non-empty mount "
 	    "point\n"
+	    "  --accept-new-keys      use and record the key of a chain that "
+	    "only cloud\n"
+	    "                         KMSes open and --known-keys does not "
+	    "hold yet\n"
 	    "BACKING and MOUNTPOINT may come from --config.  The command "
 	    "returns once\nthe mount is ready.\n" CMD_KEY_HELP,
     .run = mount_run,

@@ -53,6 +53,8 @@ static const struct cfg_key cfg_keys[] = {
     {"profile", CFG_STRING, offsetof(struct cfg, profile), cfg_check_profile},
     {"log_level", CFG_STRING, offsetof(struct cfg, log_level),
      cfg_check_log_level},
+    {"known_keys", CFG_STRING, offsetof(struct cfg, known_keys), NULL},
+    {"accept_new_keys", CFG_BOOL, offsetof(struct cfg, accept_new_keys), NULL},
 };
 
 #define CFG_NKEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
@@ -117,6 +119,7 @@ void cfg_release(struct cfg *c)
 	free(c->options);
 	free(c->profile);
 	free(c->log_level);
+	free(c->known_keys);
 	cfg_init(c);
 }
 
@@ -183,7 +186,9 @@ void cfg_override(struct cfg *base, struct cfg *over)
 	cfg_move_str(&base->options, &over->options);
 	cfg_move_str(&base->profile, &over->profile);
 	cfg_move_str(&base->log_level, &over->log_level);
+	cfg_move_str(&base->known_keys, &over->known_keys);
 	base->foreground = base->foreground || over->foreground;
+	base->accept_new_keys = base->accept_new_keys || over->accept_new_keys;
 	cfg_release(over);
 }
 

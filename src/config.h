@@ -15,6 +15,7 @@
  *   passphrase_file = "/etc/kmsfs/pw";  foreground = false;
  *   options = "allow_other";            profile = "toplevel";
  *   log_level = "info";
+ *   known_keys = "/var/lib/kmsfs/known-keys";  accept_new_keys = false;
  * kms and kms_file take a string or a list/array of strings.
  */
 #ifndef KMSFS_CONFIG_H
@@ -38,9 +39,11 @@ struct cfg {
 	struct cfg_list kms_files; /* files of URIs, one per line */
 	char *passphrase_file;
 	bool foreground;
-	char *options;	 /* comma-separated FUSE -o list */
-	char *profile;	 /* validated: cfg_check_profile() */
-	char *log_level; /* validated: error|warn|info|debug */
+	char *options;	      /* comma-separated FUSE -o list */
+	char *profile;	      /* validated: cfg_check_profile() */
+	char *log_level;      /* validated: error|warn|info|debug */
+	char *known_keys;     /* the known-keys record (key trust) */
+	bool accept_new_keys; /* record unknown chain keys on first use */
 };
 
 /* Empty configuration (every pointer NULL, foreground false). */
@@ -74,7 +77,7 @@ bool cfg_has_keys(const struct cfg *c);
  * (over is left empty).  If over names any key source, all key sources
  * of base are dropped first, so that a --passphrase-file on the command
  * line replaces kms URIs from the file instead of conflicting with them.
- * foreground is set when either has it.
+ * foreground and accept_new_keys are set when either has them.
  */
 void cfg_override(struct cfg *base, struct cfg *over);
 

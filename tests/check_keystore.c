@@ -80,7 +80,7 @@ static int open_dir(const char *dir)
 static int unlock_eq(struct ks_keyring *r, int dfd, const struct secret *dk)
 {
 	struct secret *got = NULL;
-	int rc = ks_chain_unlock(r, dfd, &got);
+	int rc = ks_chain_unlock(r, dfd, "t", &got);
 
 	if (!rc)
 		ck_assert(secret_equal(got, dk));
@@ -348,11 +348,11 @@ START_TEST(test_chain_passphrase)
 	int dfd = open_dir(dir);
 
 	ck_assert_int_eq(ks_keyring_new(&r), 0);
-	ck_assert_int_eq(ks_chain_unlock(r, dfd, &dk), -ENOKEY);
+	ck_assert_int_eq(ks_chain_unlock(r, dfd, "t", &dk), -ENOKEY);
 	ck_assert_int_eq(
 	    ks_keyring_set_passphrase(r, (const uint8_t *)PASS, strlen(PASS)),
 	    0);
-	ck_assert_int_eq(ks_chain_unlock(r, dfd, &dk), -ENOENT);
+	ck_assert_int_eq(ks_chain_unlock(r, dfd, "t", &dk), -ENOENT);
 	buf_init(&ei, 0);
 	ck_assert_int_eq(ks_chain_create(r, &dk, &ei), 0);
 	ck_assert_uint_eq(ei.len, 18);
@@ -389,7 +389,7 @@ START_TEST(test_chain_crdb_collection)
 	ck_assert_int_eq(
 	    ks_keyring_set_passphrase(r, (const uint8_t *)PASS, strlen(PASS)),
 	    0);
-	ck_assert_int_eq(ks_chain_unlock(r, dfd, &dk), 0);
+	ck_assert_int_eq(ks_chain_unlock(r, dfd, "t", &dk), 0);
 	assert_hex(dk, "41a43ecbc7f48defc98455b017667d9d"
 		       "b11a01e4576d940e1e6952e402b002cc");
 	secret_free(dk);
@@ -591,13 +591,14 @@ static void put_file(int dfd, const char *name, const uint8_t *salt,
 	encinfo_release(&ei);
 }
 
-/* A passphrase chain reads the newest salted file: unsalted and
- * malformed newer files are passed over; "-10" is older than "-2". */
+/* A passphrase chain takes its salt from the salted files: unsalted and
+ * malformed files are passed over; salted ones must all agree (issue 8
+ * item 1: a planted salt is refused, naming both files). */
 START_TEST(test_chain_walk_salt)
 {
 	static const uint8_t junk[] = {0x12, 0x7f}, s1[16] = {1}, s2[16] = {2},
-			     s10[16] = {10}, blob[4] = {1, 2, 3, 4};
-	char *dir = tl_tmpdir_new(), a[512];
+			     blob[4] = {1, 2, 3, 4};
+	char *dir = tl_tmpdir_new(), a[512], *log;
 	struct secret *want, *got;
 	struct ks_keyring *r;
 	int dfd = open_dir(dir);
@@ -608,30 +609,33 @@ START_TEST(test_chain_walk_salt)
 	    ks_keyring_set_passphrase(r, (const uint8_t *)PASS, strlen(PASS)),
 	    0);
 	ck_assert_int_eq(encinfo_write(dfd, "ENCRYPTION-INFO-4", junk, 2), 0);
-	ck_assert_int_eq(ks_chain_unlock(r, dfd, &got), -EPROTO);
+	ck_assert_int_eq(ks_chain_unlock(r, dfd, "t", &got), -EPROTO);
 	put_file(dfd, "ENCRYPTION-INFO", s1, NULL, NULL, 0);
-	put_file(dfd, "ENCRYPTION-INFO-10", s10, NULL, NULL, 0);
-	put_file(dfd, "ENCRYPTION-INFO-2", s2, NULL, NULL, 0);
+	put_file(dfd, "ENCRYPTION-INFO-10", s1, NULL, NULL, 0);
 	put_file(dfd, "ENCRYPTION-INFO-3", NULL, a, blob, sizeof(blob));
 	ck_assert_int_eq(ks_derive_passphrase((const uint8_t *)PASS,
-					      strlen(PASS), s2, 16, &want),
+					      strlen(PASS), s1, 16, &want),
 			 0);
 	ck_assert_int_eq(unlock_eq(r, dfd, want), 0);
 	secret_free(want);
-	ck_assert_int_eq(unlinkat(dfd, "ENCRYPTION-INFO-2", 0), 0);
-	ck_assert_int_eq(ks_derive_passphrase((const uint8_t *)PASS,
-					      strlen(PASS), s10, 16, &want),
-			 0);
-	ck_assert_int_eq(unlock_eq(r, dfd, want), 0);
-	secret_free(want);
+	put_file(dfd, "ENCRYPTION-INFO-2", s2, NULL, NULL, 0);
+	tl_capture_begin();
+	ck_assert_int_eq(ks_chain_unlock(r, dfd, "t", &got), -EKEYREJECTED);
+	log = tl_capture_end();
+	ck_assert_ptr_null(got);
+	ck_assert_ptr_nonnull(
+	    strstr(log, "ENCRYPTION-INFO-2 and ENCRYPTION-INFO-10 hold "
+			"different salts"));
+	free(log);
 	ks_keyring_free(r);
 	close(dfd);
 	ck_assert_int_eq(tl_tmpdir_remove(dir), 0);
 }
 END_TEST
 
-/* ADD NEW_KMS takes the first OLD_KMS in keyring order that has an entry
- * in any file, and does not fall back to another when it fails. */
+/* ADD NEW_KMS unlocks with the OLD_KMSes as reading does (CockroachDB
+ * stops at the first one; here the key must be trusted): when c's entry
+ * fails, a's opens the chain. */
 START_TEST(test_chain_walk_old_kms)
 {
 	struct ks_keyring *ca, *ac, *n;
@@ -654,17 +658,63 @@ START_TEST(test_chain_walk_old_kms)
 	ca = ring(f.c, f.a, NULL);
 	ac = ring(f.a, f.c, NULL);
 	n = ring(f.d, NULL);
-	ck_assert_int_eq(ks_chain_add_kms(ca, n, f.dfd, NULL), -EBADMSG);
-	ck_assert_uint_eq(count_encinfo(f.dfd), 2);
-	ck_assert_int_eq(ks_chain_add_kms(ac, n, f.dfd, NULL), 0);
+	ck_assert_int_eq(ks_chain_add_kms(ca, n, f.dfd, NULL), 0);
 	ck_assert_uint_eq(count_encinfo(f.dfd), 3);
+	ck_assert_int_eq(ks_chain_add_kms(ac, n, f.dfd, NULL), 0);
+	ck_assert_uint_eq(count_encinfo(f.dfd), 4);
 	/* unlocking is forgiving: c fails, a unlocks */
 	ck_assert_int_eq(unlock_eq(ca, f.dfd, f.dk), 0);
+	ck_assert_int_eq(unlock_with(&f, f.d, NULL), 0);
 	ks_keyring_free(ca);
 	ks_keyring_free(ac);
 	ks_keyring_free(n);
 	buf_release(&bytes);
 	encinfo_release(&ei);
+	fixture_teardown(&f);
+}
+END_TEST
+
+/* Issue 8 item 1: every file the keyring can unwrap must yield the same
+ * key.  ENCRYPTION-INFO-2 wraps another key for KMS c: a keyring with c
+ * refuses the chain (naming both files), and add-kms with it writes
+ * nothing; a keyring without c never sees that file's key. */
+START_TEST(test_chain_files_disagree)
+{
+	struct ks_keyring *c, *ac, *d;
+	struct secret *other, *got;
+	struct kms_fixture f;
+	struct buf blob;
+	char *log;
+
+	fixture_setup(&f);
+	c = ring(f.c, NULL);
+	ck_assert_int_eq(secret_random(&other, 32), 0);
+	buf_init(&blob, 0);
+	ck_assert_int_eq(ks_kms_wrap(ks_keyring_kms(c, 0), other, &blob), 0);
+	put_file(f.dfd, "ENCRYPTION-INFO-2", NULL, f.c, blob.data, blob.len);
+	ck_assert_int_eq(unlock_with(&f, f.a, NULL), 0);
+	ac = ring(f.a, f.c, NULL);
+	d = ring(f.d, NULL);
+	tl_capture_begin();
+	ck_assert_int_eq(ks_chain_unlock(ac, f.dfd, "c9", &got), -EKEYREJECTED);
+	ck_assert_ptr_null(got);
+	ck_assert_int_eq(ks_chain_add_kms(ac, d, f.dfd, NULL), -EKEYREJECTED);
+	log = tl_capture_end();
+	ck_assert_ptr_nonnull(strstr(log, "chain c9: ENCRYPTION-INFO-2 and "
+					  "ENCRYPTION-INFO hold different "
+					  "keys"));
+	ck_assert_uint_eq(count_encinfo(f.dfd), 2);
+	free(log);
+	/* c alone: its file is the chain's only key; local keys are
+	 * trusted by their unwrap (only their holder can wrap) */
+	ck_assert_int_eq(ks_chain_unlock(c, f.dfd, "c9", &got), 0);
+	ck_assert(secret_equal(got, other));
+	secret_free(got);
+	secret_free(other);
+	buf_release(&blob);
+	ks_keyring_free(c);
+	ks_keyring_free(ac);
+	ks_keyring_free(d);
 	fixture_teardown(&f);
 }
 END_TEST
@@ -688,7 +738,7 @@ START_TEST(test_chain_bad_input)
 	ck_assert_int_eq(ks_chain_add_kms(pass, empty, f.dfd, NULL), -EINVAL);
 	ck_assert_int_eq(ks_chain_check_writable(empty, f.dfd), -ENOKEY);
 	/* a passphrase for a KMS chain: no salt to derive from */
-	ck_assert_int_eq(ks_chain_unlock(pass, f.dfd, &dk), -ENOKEY);
+	ck_assert_int_eq(ks_chain_unlock(pass, f.dfd, "t", &dk), -ENOKEY);
 	ck_assert(ks_is_encinfo_name("ENCRYPTION-INFO"));
 	ck_assert(ks_is_encinfo_name("ENCRYPTION-INFO-12"));
 	ck_assert(!ks_is_encinfo_name("encryption-info"));
@@ -728,7 +778,7 @@ START_TEST(test_no_secret_in_log)
 	ck_assert_int_eq(
 	    ks_keyring_set_passphrase(r, (const uint8_t *)PASS, strlen(PASS)),
 	    0);
-	ck_assert_int_eq(ks_chain_unlock(r, dfd, &(struct secret *){NULL}),
+	ck_assert_int_eq(ks_chain_unlock(r, dfd, "t", &(struct secret *){NULL}),
 			 -ENOKEY);
 	ks_keyring_free(r);
 	log = tl_capture_end();
@@ -772,6 +822,7 @@ static Suite *keystore_suite(void)
 	tcase_add_test(tc, test_chain_damaged);
 	tcase_add_test(tc, test_chain_walk_salt);
 	tcase_add_test(tc, test_chain_walk_old_kms);
+	tcase_add_test(tc, test_chain_files_disagree);
 	tcase_add_test(tc, test_chain_bad_input);
 	tcase_add_test(tc, test_no_secret_in_log);
 	suite_add_tcase(s, tp);

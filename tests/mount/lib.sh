@@ -27,6 +27,8 @@ MNT=$T/mnt
 DAEMON_LOG=$T/daemon.log
 mkdir -p "$STORE" "$MNT"
 : >"$DAEMON_LOG"
+# The record of trusted chain keys: per test, never the machine's.
+export KMSFS_KNOWN_KEYS=$T/known-keys
 
 declare -A DAEMON_PID=()   # mount point -> pid of the daemon we started
 KEYARGS=()                 # key options for kmount (setup_passphrase/kms)
