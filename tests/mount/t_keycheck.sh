@@ -30,7 +30,8 @@ mv "$T/root.keycheck" "$STORE/.kmsfs-keycheck"
 
 # ------------------------------------------------------------ item 7
 mv "$STORE/c1/ENCRYPTION-INFO" "$T/c1.ei"
-snap() { (cd "$STORE" && find . -exec stat -c '%n %s %Y' {} + | sort); }
+# the root's own mtime moves with the store lock (.kmsfs-lock) of each mount
+snap() { (cd "$STORE" && find . -mindepth 1 -exec stat -c '%n %s %Y' {} + | sort); }
 snap >"$T/before"
 logmark
 kmount "$STORE" "$MNT"
