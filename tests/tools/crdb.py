@@ -22,8 +22,36 @@ Commands (exit 0 = ok, 1 = check failed / bad data, 2 = usage):
   encinfo FILE                       dump an ENCRYPTION-INFO file
   chain-key --passphrase-file P --encinfo FILE   print the chain key (hex)
   plain-size N | cipher-size N       the size mapping
+  restore-check STORE [LATEST|SUBDIR|ALL] [CHAINKEY] [--expect DIR |
+          --expect-manifest FILE] [--out DIR] [--ignore GLOB] [-q]
+                                     read a CockroachDB collection the way
+                                     RESTORE does (crdb_restore.py): resolve
+                                     LATEST, find the full backup and its
+                                     incrementals, get the chain key from
+                                     the full backup's ENCRYPTION-INFO*,
+                                     check every -CHECKSUM against the stored
+                                     bytes, decrypt every file, check that
+                                     LATEST, metadata/**, BACKUP-LOCK-* are
+                                     plaintext and no *.tmp is left; then
+                                     compare the restored view (what a kmsfs
+                                     mount shows: plaintexts, ENCRYPTION-INFO
+                                     hidden, checksums of plaintexts) with
+                                     DIR / a crdb_replay.py manifest, or
+                                     write it to --out DIR.  One line per
+                                     problem, exit 1 on any.
+  encrypt-collection PLAIN STORE (--passphrase-file P | --kms-file F...)
+                                     write STORE as an encrypting layer must
+                                     for the plaintext collection PLAIN (one
+                                     ENCRYPTION-INFO(-N) per --kms-file)
 KEYOPT: --key-hex HEX | --key-file F (64 hex chars or 32 raw bytes)
         | --passphrase-file P --encinfo ENCRYPTION-INFO
+CHAINKEY (restore-check): --passphrase-file P | --kms-file F (one URI a
+        line, CockroachDB's rules: every URI must have an entry in one
+        ENCRYPTION-INFO file, the first one is unwrapped) | --key-file F;
+        none: a plaintext collection (a mount).  Test endpoints for KMS
+        URIs: --gcp-endpoint, --azure-vault-url, --azure-authority,
+        --ca-bundle (default: $KMSFS_GCP_KMS_ENDPOINT, $KMSFS_AZURE_VAULT_URL,
+        $AZURE_AUTHORITY_HOST, $KMSFS_CA_BUNDLE).
 For tree commands the key of each file comes from its chain: the top-level
 directory's ENCRYPTION-INFO, or STORE/ENCRYPTION-INFO for files at the root.
 """
@@ -32,8 +60,10 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import struct
 import sys
+import tempfile
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -553,6 +583,10 @@ def cmd_verify_vectors(a):
         except FormatError:
             check(cut not in bounds, "encinfo cut at %d rejected" % cut)
 
+    # The CockroachDB-layout collection, as RESTORE reads it, and the
+    # replay + restore-check round trips (crdb_replay.py).
+    fails += selftest_collections(os.path.join(d, "..", "crdb-collection"))
+
     # The CockroachDB-layout collection: key from its ENCRYPTION-INFO.
     coll = os.path.join(d, "..", "crdb-collection")
     full = os.path.join(coll, "collection", "2023", "07", "14-211406.03")
@@ -571,8 +605,27 @@ def cmd_verify_vectors(a):
 
     for f_ in fails:
         print("FAIL: " + f_)
-    print("verify-vectors: %d cases, %d failures" % (len(cases), len(fails)))
+    print("verify-vectors: %d cases, collection and replay round trips, "
+          "%d failures" % (len(cases), len(fails)))
     return 1 if fails else 0
+
+
+def selftest_collections(coll):
+    """crdb_restore.py on shared/vectors/crdb-collection and the
+    crdb_replay.py + restore-check round trips; failures."""
+    import crdb_replay
+    import crdb_restore
+    tmp = tempfile.mkdtemp(prefix="crdb-selftest.")
+    try:
+        fails = []
+        if os.path.isdir(coll):
+            fails += crdb_restore.selftest_collection(coll, tmp)
+        else:
+            fails.append("no collection vector at %s" % coll)
+        fails += crdb_replay.selftest(tmp)
+    finally:
+        shutil.rmtree(tmp)
+    return fails
 
 
 # -------------------------------------------------------------- CLI
@@ -644,6 +697,8 @@ def main():
     p.add_argument("n", type=int)
     p = sub.add_parser("cipher-size")
     p.add_argument("n", type=int)
+    import crdb_restore
+    crdb_restore.add_cli(sub)
     a = ap.parse_args()
 
     try:
@@ -693,7 +748,10 @@ def main():
         if a.cmd == "cipher-size":
             print(cipher_size(a.n))
             return 0
-    except FormatError as e:
+        if a.cmd in ("restore-check", "encrypt-collection"):
+            return crdb_restore.run_cli(a, ap)
+    except (FormatError, crdb_restore.RestoreError,
+            crdb_restore.crdb_kms.KMSError) as e:
         print("crdb.py: %s" % e, file=sys.stderr)
         return 1
     except OSError as e:
@@ -703,4 +761,8 @@ def main():
 
 
 if __name__ == "__main__":
+    # crdb_restore.py and crdb_replay.py `import crdb`: let them share this
+    # module (one FormatError class); no __pycache__ in the source tree.
+    sys.modules.setdefault("crdb", sys.modules["__main__"])
+    sys.dont_write_bytecode = True
     sys.exit(main())
