@@ -9,6 +9,7 @@
 #include "inode.h"
 
 #include "kfs.h"
+#include "kind.h"
 #include "ns.h"
 
 #include <errno.h>
@@ -57,8 +58,8 @@ static void table_remove(struct kfs *fs, struct kinode *in)
 
 static void inode_destroy(struct kinode *in)
 {
-	if (in->kf)
-		kfile_close(in->kf);
+	kind_detach(in);
+	free(in->ck);
 	if (in->fd >= 0)
 		close(in->fd);
 	pthread_mutex_destroy(&in->lock);
@@ -170,6 +171,8 @@ static int inode_new(struct kfs *fs, struct kinode *parent, const char *name,
 	in->type = st->st_mode & S_IFMT;
 	in->depth = parent->depth + 1;
 	in->fs = fs;
+	if (S_ISREG(st->st_mode))
+		in->kind = kind_at(fs, parent, name);
 	ns_host_init(in);
 	pthread_mutex_init(&in->lock, NULL);
 	*out = in;
@@ -254,8 +257,8 @@ int inode_stat(struct kfs *fs, struct kinode *in, struct stat *st)
 	(void)fs;
 	if (fstatat(in->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
-	if (!S_ISREG(st->st_mode))
-		return 0;
+	if (!S_ISREG(st->st_mode) || in->kind != LAYOUT_ENCRYPTED)
+		return 0; /* other kinds are stored as they are shown */
 	n = (uint64_t)st->st_size;
 	pthread_mutex_lock(&in->lock);
 	if (in->kf)
@@ -302,6 +305,9 @@ static int attach(struct kfs *fs, struct kinode *in, bool writable, bool fresh)
 	char label[512];
 	int fd, r;
 
+	if (in->kind != LAYOUT_ENCRYPTED)
+		return kind_attach(fs, in, writable);
+	kind_attached(fs, in, writable);
 	r = writable ? keycache_key_write(fs->kc, in->chain, &key)
 		     : keycache_key_read(fs->kc, in->chain, &key);
 	if (r == -ENOKEY && !writable && !looks_encrypted(in->fd)) {
@@ -333,17 +339,18 @@ static int attach(struct kfs *fs, struct kinode *in, bool writable, bool fresh)
 }
 
 int inode_open_file(struct kfs *fs, struct kinode *in, int flags, bool fresh,
-		    struct kfile **out)
+		    struct kind_file *out)
 {
 	bool writable = (flags & O_ACCMODE) != O_RDONLY;
 	int r = 0;
 
 	pthread_mutex_lock(&in->lock);
-	if (!in->kf || (writable && !kfile_writable(in->kf)))
+	if (!kind_file_ready(in, writable))
 		r = attach(fs, in, writable, fresh);
 	if (!r) {
 		in->nopen++;
-		*out = in->kf;
+		out->kf = in->kf;
+		out->pf = in->pf;
 	}
 	pthread_mutex_unlock(&in->lock);
 	return r;
@@ -353,13 +360,9 @@ int inode_release_file(struct kfs *fs, struct kinode *in)
 {
 	int r = 0;
 
-	(void)fs;
 	pthread_mutex_lock(&in->lock);
-	if (in->nopen && --in->nopen == 0 && in->kf) {
-		r = kfile_commit(in->kf, false);
-		kfile_close(in->kf);
-		in->kf = NULL;
-	}
+	if (in->nopen && --in->nopen == 0)
+		r = kind_release(fs, in);
 	pthread_mutex_unlock(&in->lock);
 	return r;
 }
@@ -381,6 +384,7 @@ int kfs_new(const char *backing, struct ks_keyring *keys,
 	fs->nbuckets = KFS_BUCKETS;
 	pthread_mutex_init(&fs->table_lock, NULL);
 	pthread_mutex_init(&fs->ns_lock, NULL);
+	pthread_mutex_init(&fs->ck_lock, NULL);
 	fs->buckets = calloc(fs->nbuckets, sizeof(*fs->buckets));
 	fs->root = calloc(1, sizeof(*fs->root));
 	if (!fs->buckets || !fs->root) {
@@ -439,6 +443,7 @@ void kfs_free(struct kfs *fs)
 	if (fs->rootfd >= 0)
 		close(fs->rootfd);
 	keycache_free(fs->kc);
+	pthread_mutex_destroy(&fs->ck_lock);
 	pthread_mutex_destroy(&fs->ns_lock);
 	pthread_mutex_destroy(&fs->table_lock);
 	free(fs);

@@ -22,6 +22,9 @@
 #include "keycache.h"
 
 struct kfs;
+struct kind_ck;
+struct kind_file;
+struct pfile;
 
 struct kinode {
 	struct kinode *hnext;
@@ -38,8 +41,12 @@ struct kinode {
 	struct kinode *parent; /* pinned; NULL when name unknown */
 	char *name;
 
-	pthread_mutex_t lock; /* kf, nopen */
+	pthread_mutex_t lock; /* kf, pf, ck, nopen */
 	struct kfile *kf;
+	struct pfile *pf;   /* instead of kf: plaintext, checksum (fs/kind.c) */
+	struct kind_ck *ck; /* a checksum file's state */
+	enum layout_kind kind; /* of a regular file */
+	bool ck_pending;       /* new file, checksum not settled (ck_lock) */
 	unsigned nopen;
 	struct kfile_host host;
 	int tmp_dirfd; /* directory of the temporary of a rewrite */
@@ -67,10 +74,11 @@ void inode_pin(struct kfs *fs, struct kinode *in);
 /* The inode of a backing object, pinned (inode_unpin), or NULL. */
 struct kinode *inode_find(struct kfs *fs, dev_t dev, ino_t ino);
 
-/* Open-file state: attach (creating the kfile on first open) and detach
- * (committing and closing it on last release). */
+/* Open-file state: attach (creating the kfile, or pfile for the kinds
+ * that are not encrypted, on first open) and detach (committing and
+ * closing it on last release). */
 int inode_open_file(struct kfs *fs, struct kinode *in, int flags, bool fresh,
-		    struct kfile **out);
+		    struct kind_file *out);
 int inode_release_file(struct kfs *fs, struct kinode *in);
 
 /* Point in at the backing file newfd (any fd of it) after a rename over
