@@ -387,7 +387,7 @@ static int change(struct pfile *pf, const uint8_t *buf, size_t len,
 		}
 	}
 	pthread_rwlock_unlock(&pf->lock);
-	if (r && r != -ENOKEY)
+	if (r == -EIO || r == -ENOSPC)
 		log_err("%s: write failed: %s", pf->label, strerror(-r));
 	return r;
 }
