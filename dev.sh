@@ -4,8 +4,11 @@
 #   ./dev.sh demo       build, mount a temporary store, show plaintext vs
 #                       ciphertext, unmount
 #   ./dev.sh test       build in build/ with -Werror: unit tests (Check),
-#                       layering check, mount tests; then again in build-san/
-#                       with ASan+UBSan; one overall "N passed, N failed"
+#                       layering and format checks, mount tests; make
+#                       distcheck (tarball, clean -Werror build without
+#                       ../shared, unit tests, install); then again in
+#                       build-san/ with ASan+UBSan; one overall
+#                       "N passed, N failed"
 #   ./dev.sh packages   print the Debian packages the build and tests need
 #
 # Both build commands first install missing packages with apt-get (skipped
@@ -19,7 +22,7 @@ ROOT=$PWD
 PACKAGES=(autoconf automake libtool pkg-config make gcc libfuse3-dev fuse3
 	libssl-dev libcurl4-openssl-dev libconfig-dev libjson-c-dev check rsync
 	gocryptfs attr xxd python3-cryptography python3-boto3 python3-botocore
-	python3-google-auth python3-azure valgrind)
+	python3-google-auth python3-azure valgrind clang-format)
 
 say() { printf '\n== %s\n' "$*"; }
 die() { echo "dev.sh: $*" >&2; exit 1; }
@@ -174,20 +177,42 @@ test_build() { # DIR LABEL configure-options...
 	fi
 	unit_tests "$dir" "$label"
 	if [[ $label == werror ]]; then
-		say "$label: make check-layering"
-		if make -C "$dir" check-layering; then
-			count pass "$label/check-layering"
-		else
-			count fail "$label/check-layering"
-		fi
+		make_target "$dir" "$label" check-layering
+		make_target "$dir" "$label" check-format
 	fi
 	mount_tests "$dir" "$label"
+}
+
+make_target() { # DIR LABEL TARGET: one pass/fail line
+	say "$2: make $3"
+	if make -C "$1" "$3"; then
+		count pass "$2/$3"
+	else
+		count fail "$2/$3"
+	fi
+}
+
+# The tarball builds and passes its unit tests from a clean directory,
+# without ../shared (those tests skip), and installs: one pass/fail line.
+# Builds once more; runs no mount tests.
+distcheck() { # DIR (configured)
+	local dir=$1 out=$1/distcheck.out
+	say "make distcheck (DISTCHECK_CONFIGURE_FLAGS=--enable-werror)"
+	if make -C "$dir" -j"$(nproc)" distcheck \
+		DISTCHECK_CONFIGURE_FLAGS=--enable-werror >"$out" 2>&1; then
+		grep -E '^(# (TOTAL|PASS|SKIP|FAIL)|check-|check:|kmsfs-.* archives)' "$out" || true
+		count pass distcheck
+	else
+		tail -n 40 "$out"
+		count fail "distcheck (log: $out)"
+	fi
 }
 
 cmd_test() {
 	install_deps
 	bootstrap
 	test_build build werror --enable-werror
+	distcheck build
 	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 	test_build build-san sanitizers --enable-sanitizers --enable-werror
 	say "summary"

@@ -386,7 +386,8 @@ static bool has_encinfo(int rootfd, const char *path)
 	       S_ISREG(st.st_mode);
 }
 
-int layout_chains(const struct layout_profile *p, int rootfd, char ***out)
+static int chain_list(const struct layout_profile *p, int rootfd,
+		      bool need_encinfo, char ***out)
 {
 	char **cand = NULL, **l = calloc(1, sizeof(*l));
 	size_t nc = 0, n = 0;
@@ -400,7 +401,7 @@ int layout_chains(const struct layout_profile *p, int rootfd, char ***out)
 		qsort(cand, nc, sizeof(*cand), cmp_str);
 	for (size_t i = 0; !r && i < nc; i++) {
 		if (layout_is_chain_dir(p, cand[i]) &&
-		    has_encinfo(rootfd, cand[i]))
+		    (!need_encinfo || has_encinfo(rootfd, cand[i])))
 			r = list_add(&l, &n, cand[i]);
 	}
 	layout_list_free(cand);
@@ -410,6 +411,16 @@ int layout_chains(const struct layout_profile *p, int rootfd, char ***out)
 	}
 	*out = l;
 	return 0;
+}
+
+int layout_chains(const struct layout_profile *p, int rootfd, char ***out)
+{
+	return chain_list(p, rootfd, true, out);
+}
+
+int layout_chain_dirs(const struct layout_profile *p, int rootfd, char ***out)
+{
+	return chain_list(p, rootfd, false, out);
 }
 
 static bool newer(const struct stat *a, const char *an, const struct stat *b,

@@ -61,6 +61,9 @@ bool layout_is_chain_dir(const struct layout_profile *p, const char *path);
  * layout_list_free.  0, -ENOMEM or -errno of reading the store. */
 int layout_chains(const struct layout_profile *p, int rootfd, char ***out);
 void layout_list_free(char **list); /* NULL ok */
+/* The same, with every directory the profile makes a chain, whether it
+ * has an ENCRYPTION-INFO or not (the root only when it has one). */
+int layout_chain_dirs(const struct layout_profile *p, int rootfd, char ***out);
 
 /* The newest chain of the store (as CockroachDB's LATEST for the
  * profile: toplevel takes the chain whose ENCRYPTION-INFO is newest).

@@ -9,9 +9,8 @@
  * that is configured but fails stops the chain, as the SDKs do.  IMDS
  * that does not answer within 1 s means "not on EC2".  Profiles that need
  * more than static keys (role_arn, credential_process, SSO) are refused
- * with a message rather than silently skipped.  STS replies are XML;
- * the few fields needed are cut out with bounded string search instead
- * of pulling in an XML parser.  Every secret (secret key, session token,
+ * with a message rather than silently skipped.  STS calls are in
+ * cred_aws_sts.c.  Every secret (secret key, session token,
  * web identity token, container token, request bodies with tokens) is
  * held in a struct secret or a secret buf.
  */
@@ -25,15 +24,12 @@
 #include <strings.h>
 
 #include "../lib/log.h"
+#include "cred_aws_sts.h"
 #include "http.h"
 #include "json.h"
 
-#define STS_VERSION "2011-06-15"
-#define STS_TIMEOUT_MS 5000L
 #define IMDS_TIMEOUT_MS 1000L
 #define ECS_TIMEOUT_MS 2000L
-#define CRED_BODY_MAX (64u << 10)
-#define FORM_CT "Content-Type: application/x-www-form-urlencoded; charset=utf-8"
 
 struct aws_role {
 	char *arn;
@@ -53,31 +49,31 @@ struct aws_cred {
 
 /* --- small helpers ---------------------------------------------------- */
 
-static void creds_init(struct aws_creds *c)
+void aws_creds_init(struct aws_creds *c)
 {
 	memset(c, 0, sizeof(*c));
 	buf_init_secret(&c->token, 0);
 }
 
-static void creds_release(struct aws_creds *c)
+void aws_creds_release(struct aws_creds *c)
 {
 	free(c->access_key_id);
 	secret_free(c->secret_key);
 	buf_release(&c->token);
-	creds_init(c);
+	aws_creds_init(c);
 }
 
-static int creds_set(struct aws_creds *c, const char *akid, const char *sk,
-		     size_t sklen, const char *tok, size_t toklen,
-		     const char *source)
+int aws_creds_set(struct aws_creds *c, const char *akid, const char *sk,
+		  size_t sklen, const char *tok, size_t toklen,
+		  const char *source)
 {
-	creds_release(c);
+	aws_creds_release(c);
 	c->source = source;
 	c->access_key_id = strdup(akid);
 	c->secret_key = secret_dup((const uint8_t *)sk, sklen);
 	if (!c->access_key_id || !c->secret_key ||
 	    (tok && buf_add(&c->token, tok, toklen))) {
-		creds_release(c);
+		aws_creds_release(c);
 		return -ENOMEM;
 	}
 	return 0;
@@ -85,10 +81,10 @@ static int creds_set(struct aws_creds *c, const char *akid, const char *sk,
 
 static int creds_copy(struct aws_creds *dst, const struct aws_creds *src)
 {
-	int r = creds_set(dst, src->access_key_id,
-			  (const char *)src->secret_key->bytes,
-			  src->secret_key->len, (const char *)src->token.data,
-			  src->token.len, src->source);
+	int r = aws_creds_set(
+	    dst, src->access_key_id, (const char *)src->secret_key->bytes,
+	    src->secret_key->len, (const char *)src->token.data, src->token.len,
+	    src->source);
 
 	dst->expires = src->expires;
 	return r;
@@ -161,197 +157,6 @@ int aws_endpoint_base(const char *endpoint, char **out)
 	return len < 0 ? -ENOMEM : 0;
 }
 
-int aws_sts_endpoint(const char *endpoint, const char *region, char **out)
-{
-	const char *env = env_nonempty("AWS_ENDPOINT_URL_STS");
-	char *base = NULL;
-	int r;
-
-	if (endpoint || env) {
-		r = aws_endpoint_base(endpoint ? endpoint : env, &base);
-		if (r)
-			return r;
-		r = http_url_check(
-		    endpoint ? "AWS_ENDPOINT" : "AWS_ENDPOINT_URL_STS", base);
-		if (!r)
-			r = asprintf(out, "%s/", base) < 0 ? -ENOMEM : 0;
-		free(base);
-		return r;
-	}
-	return asprintf(out, "https://sts.%s.amazonaws.com/", region) < 0
-		   ? -ENOMEM
-		   : 0;
-}
-
-/* --- STS ---------------------------------------------------------------- */
-
-/* Bounded search for <tag>value</tag> inside doc[0..len). */
-static const char *xml_find(const char *doc, size_t len, const char *tag,
-			    size_t *vlen)
-{
-	char open[64], close[64];
-	const char *s, *e;
-
-	snprintf(open, sizeof(open), "<%s>", tag);
-	snprintf(close, sizeof(close), "</%s>", tag);
-	s = memmem(doc, len, open, strlen(open));
-	if (!s)
-		return NULL;
-	s += strlen(open);
-	e = memmem(s, len - (size_t)(s - doc), close, strlen(close));
-	if (!e)
-		return NULL;
-	*vlen = (size_t)(e - s);
-	return s;
-}
-
-/* XML text -> bytes (the five predefined entities). */
-static int xml_unescape(const char *s, size_t n, struct buf *out)
-{
-	static const char *const ent[] = {"&amp;", "&lt;", "&gt;", "&quot;",
-					  "&apos;"};
-	static const char chr[] = "&<>\"'";
-	int r = 0;
-
-	for (size_t i = 0; i < n && !r;) {
-		char c = s[i];
-		size_t adv = 1;
-
-		for (size_t k = 0; c == '&' && k < 5; k++) {
-			size_t el = strlen(ent[k]);
-
-			if (n - i >= el && !memcmp(s + i, ent[k], el)) {
-				c = chr[k];
-				adv = el;
-				break;
-			}
-		}
-		r = buf_addch(out, c);
-		i += adv;
-	}
-	return r;
-}
-
-static int sts_parse_creds(const struct buf *body, struct aws_creds *out,
-			   const char *source)
-{
-	const char *doc = (const char *)body->data, *cr, *ak, *sk, *tk, *ex;
-	size_t crl, akl, skl, tkl, exl;
-	struct buf sec, tok;
-	char akid[129], exp[64];
-	int r = -EPROTO;
-
-	buf_init_secret(&sec, 4096);
-	buf_init_secret(&tok, CRED_BODY_MAX);
-	cr = xml_find(doc, body->len, "Credentials", &crl);
-	ak = cr ? xml_find(cr, crl, "AccessKeyId", &akl) : NULL;
-	sk = cr ? xml_find(cr, crl, "SecretAccessKey", &skl) : NULL;
-	tk = cr ? xml_find(cr, crl, "SessionToken", &tkl) : NULL;
-	ex = cr ? xml_find(cr, crl, "Expiration", &exl) : NULL;
-	if (!ak || !sk || !tk || !ex || !akl || akl >= sizeof(akid) ||
-	    exl >= sizeof(exp))
-		goto out;
-	snprintf(akid, sizeof(akid), "%.*s", (int)akl, ak);
-	snprintf(exp, sizeof(exp), "%.*s", (int)exl, ex);
-	if (xml_unescape(sk, skl, &sec) || xml_unescape(tk, tkl, &tok) ||
-	    !sec.len || sec.len > SECRET_MAX)
-		goto out;
-	r = creds_set(out, akid, (const char *)sec.data, sec.len,
-		      (const char *)tok.data, tok.len, source);
-	if (!r)
-		r = aws_parse_time(exp, &out->expires);
-	if (r)
-		creds_release(out);
-out:
-	buf_release(&sec);
-	buf_release(&tok);
-	return r;
-}
-
-static int sts_error(const char *what, const char *role,
-		     const struct http_response *rs)
-{
-	const char *doc = (const char *)rs->body.data;
-	const char *code, *msg;
-	size_t cl = 0, ml = 0;
-	char c[64], m[200];
-
-	code = xml_find(doc, rs->body.len, "Code", &cl);
-	msg = xml_find(doc, rs->body.len, "Message", &ml);
-	aws_clean_copy(c, sizeof(c), code, cl);
-	aws_clean_copy(m, sizeof(m), msg, ml);
-	log_err("aws sts %s %s failed: HTTP %ld %s%s%s", what, role, rs->status,
-		c[0] ? c : "(no error code)", m[0] ? ": " : "", m);
-	if (rs->status == 429 || rs->status >= 500 || !strcmp(c, "Throttling"))
-		return -EAGAIN;
-	return -EACCES;
-}
-
-/* POST an STS form (signed with c unless NULL) and take Credentials. */
-static int sts_call(const struct aws_cred *ac, const char *what,
-		    const char *role, const struct buf *form,
-		    const struct sigv4_creds *c, struct aws_creds *out)
-{
-	const char *hdrs[] = {FORM_CT, NULL};
-	struct sigv4_post p = {.url = ac->sts_url,
-			       .region = ac->region,
-			       .service = "sts",
-			       .headers = hdrs,
-			       .body = form,
-			       .timeout_ms = STS_TIMEOUT_MS};
-	struct http_response rs = {0};
-	int r;
-
-	buf_init_secret(&rs.body, CRED_BODY_MAX);
-	r = sigv4_post(&p, c, &rs);
-	if (r) {
-		log_err("aws sts %s %s: %s (endpoint %s)", what, role,
-			aws_net_reason(r), ac->sts_url);
-		r = r == -E2BIG ? -EPROTO : r;
-	} else if (rs.status != 200) {
-		r = sts_error(what, role, &rs);
-	} else {
-		r = sts_parse_creds(&rs.body, out, what);
-		if (r)
-			log_err("aws sts %s %s: malformed reply", what, role);
-	}
-	buf_release(&rs.body);
-	return r;
-}
-
-static int form_add(struct buf *f, const char *name, const char *v, size_t len)
-{
-	int r = buf_addf(f, "&%s=", name);
-
-	return r ? r : http_urlencode(f, v, len);
-}
-
-static int sts_assume_role(const struct aws_cred *ac,
-			   const struct aws_creds *from,
-			   const struct aws_role *role, struct aws_creds *out)
-{
-	struct sigv4_creds sc = {from->access_key_id, from->secret_key,
-				 (const char *)from->token.data};
-	char name[32];
-	struct buf f;
-	int r;
-
-	snprintf(name, sizeof(name), "kmsfs-%lld", (long long)http_now());
-	buf_init(&f, 0);
-	r = buf_addstr(&f, "Action=AssumeRole&Version=" STS_VERSION);
-	if (!r)
-		r = form_add(&f, "RoleArn", role->arn, strlen(role->arn));
-	if (!r)
-		r = form_add(&f, "RoleSessionName", name, strlen(name));
-	if (!r && role->external_id)
-		r = form_add(&f, "ExternalId", role->external_id,
-			     strlen(role->external_id));
-	if (!r)
-		r = sts_call(ac, "AssumeRole", role->arn, &f, &sc, out);
-	buf_release(&f);
-	return r;
-}
-
 /* --- implicit sources ------------------------------------------------- */
 
 static int src_env(const struct aws_cred *ac, struct aws_creds *out)
@@ -372,7 +177,8 @@ static int src_env(const struct aws_cred *ac, struct aws_creds *out)
 			"AWS_SECRET_ACCESS_KEY is set in the environment");
 		return -EACCES;
 	}
-	r = creds_set(out, ak, sk, strlen(sk), tk, tk ? strlen(tk) : 0, "env");
+	r = aws_creds_set(out, ak, sk, strlen(sk), tk, tk ? strlen(tk) : 0,
+			  "env");
 	if (!r && ex && aws_parse_time(ex, &out->expires))
 		out->expires = 0;
 	return r;
@@ -383,7 +189,8 @@ static int src_web_identity(const struct aws_cred *ac, struct aws_creds *out)
 	const char *file = env_nonempty("AWS_WEB_IDENTITY_TOKEN_FILE");
 	const char *arn = env_nonempty("AWS_ROLE_ARN");
 	const char *sess = env_nonempty("AWS_ROLE_SESSION_NAME");
-	struct buf tok, f;
+	struct aws_sts sts = {ac->sts_url, ac->region};
+	struct buf tok;
 	char name[32];
 	int r;
 
@@ -395,7 +202,6 @@ static int src_web_identity(const struct aws_cred *ac, struct aws_creds *out)
 		sess = name;
 	}
 	buf_init_secret(&tok, 16384);
-	buf_init_secret(&f, 0);
 	r = buf_read_file(&tok, file);
 	if (r) {
 		log_err("aws web identity: cannot read the token file %s: %s",
@@ -405,21 +211,10 @@ static int src_web_identity(const struct aws_cred *ac, struct aws_creds *out)
 	}
 	while (tok.len && isspace(tok.data[tok.len - 1]))
 		tok.data[--tok.len] = '\0';
-	r = buf_addstr(&f,
-		       "Action=AssumeRoleWithWebIdentity&Version=" STS_VERSION);
-	if (!r)
-		r = form_add(&f, "RoleArn", arn, strlen(arn));
-	if (!r)
-		r = form_add(&f, "RoleSessionName", sess, strlen(sess));
-	if (!r)
-		r = form_add(&f, "WebIdentityToken", (const char *)tok.data,
-			     tok.len);
-	if (!r)
-		r = sts_call(ac, "AssumeRoleWithWebIdentity", arn, &f, NULL,
-			     out);
+	r = aws_sts_web_identity(&sts, arn, sess, (const char *)tok.data,
+				 tok.len, out);
 out:
 	buf_release(&tok);
-	buf_release(&f);
 	return r;
 }
 
@@ -496,15 +291,16 @@ static int ini_creds(const struct buf *file, const char *profile, bool cfg,
 
 	buf_init_secret(&ak, 256);
 	buf_init_secret(&sk, SECRET_MAX);
-	buf_init_secret(&tk, CRED_BODY_MAX);
-	buf_init_secret(&tmp, CRED_BODY_MAX);
+	buf_init_secret(&tk, AWS_CRED_BODY_MAX);
+	buf_init_secret(&tmp, AWS_CRED_BODY_MAX);
 	r = ini_get(file, profile, cfg, "aws_access_key_id", &ak, found);
 	rs = ini_get(file, profile, cfg, "aws_secret_access_key", &sk, found);
 	ini_get(file, profile, cfg, "aws_session_token", &tk, found);
 	if (!r && !rs && ak.len && sk.len) {
-		r = creds_set(out, (const char *)ak.data, (const char *)sk.data,
-			      sk.len, (const char *)tk.data, tk.len,
-			      cfg ? "config-file" : "shared-credentials-file");
+		r = aws_creds_set(
+		    out, (const char *)ak.data, (const char *)sk.data, sk.len,
+		    (const char *)tk.data, tk.len,
+		    cfg ? "config-file" : "shared-credentials-file");
 		goto out;
 	}
 	r = -ENOENT;
@@ -602,12 +398,12 @@ static int creds_from_json(const struct buf *body, const char *source,
 	r = -EPROTO;
 	if (ak && *ak && sk && *sk && strlen(sk) <= SECRET_MAX &&
 	    (!code || !strcmp(code, "Success")))
-		r = creds_set(out, ak, sk, strlen(sk), tk, tk ? strlen(tk) : 0,
-			      source);
+		r = aws_creds_set(out, ak, sk, strlen(sk), tk,
+				  tk ? strlen(tk) : 0, source);
 	if (!r && ex && aws_parse_time(ex, &out->expires))
 		r = -EPROTO;
 	if (r)
-		creds_release(out);
+		aws_creds_release(out);
 	if (r == -EPROTO)
 		log_err("aws credentials from %s: malformed reply", source);
 	json_free(o);
@@ -684,7 +480,7 @@ static int src_container(const struct aws_cred *ac, struct aws_creds *out)
 	if (r)
 		return r;
 	buf_init_secret(&auth, 16400);
-	buf_init_secret(&rs.body, CRED_BODY_MAX);
+	buf_init_secret(&rs.body, AWS_CRED_BODY_MAX);
 	if (!rel && !container_url_ok(url)) {
 		log_err("aws container credentials: "
 			"AWS_CONTAINER_CREDENTIALS_FULL_URI must be https or a "
@@ -757,7 +553,7 @@ static int imds_fetch(const char *base, struct buf *tokhdr,
 	int r;
 
 	buf_init(&role, 4096);
-	buf_init_secret(&body, CRED_BODY_MAX);
+	buf_init_secret(&body, AWS_CRED_BODY_MAX);
 	r = imds_do(base, "GET", cpath, (const char *)tokhdr->data, &role);
 	if (r)
 		goto out;
@@ -832,7 +628,7 @@ static int implicit_chain(const struct aws_cred *ac, struct aws_creds *out)
 	     i++)
 		r = src[i](ac, out);
 	if (r)
-		creds_release(out);
+		aws_creds_release(out);
 	if (r == -ENOENT) {
 		log_err("aws credentials: AUTH=implicit found none (checked "
 			"the environment, web identity, shared credentials "
@@ -847,23 +643,25 @@ static int implicit_chain(const struct aws_cred *ac, struct aws_creds *out)
 static int role_chain(const struct aws_cred *ac, const struct aws_creds *src,
 		      struct aws_creds *out)
 {
+	struct aws_sts sts = {ac->sts_url, ac->region};
 	struct aws_creds cur, next;
 	int r;
 
-	creds_init(&cur);
-	creds_init(&next);
+	aws_creds_init(&cur);
+	aws_creds_init(&next);
 	r = creds_copy(&cur, src);
 	for (size_t i = 0; i < ac->nroles && !r; i++) {
-		r = sts_assume_role(ac, &cur, &ac->roles[i], &next);
-		creds_release(&cur);
+		r = aws_sts_assume_role(&sts, &cur, ac->roles[i].arn,
+					ac->roles[i].external_id, &next);
+		aws_creds_release(&cur);
 		cur = next;
-		creds_init(&next);
+		aws_creds_init(&next);
 	}
 	if (!r) {
-		creds_release(out);
+		aws_creds_release(out);
 		*out = cur;
 	} else {
-		creds_release(&cur);
+		aws_creds_release(&cur);
 	}
 	return r;
 }
@@ -875,7 +673,7 @@ static int cred_refresh(struct aws_cred *c)
 
 	if (c->implicit) {
 		if (!creds_fresh(&c->base)) {
-			creds_release(&c->base);
+			aws_creds_release(&c->base);
 			r = implicit_chain(c, &c->base);
 			if (r)
 				return r;
@@ -886,7 +684,7 @@ static int cred_refresh(struct aws_cred *c)
 		return creds_copy(&c->final, src);
 	r = role_chain(c, src, &c->final);
 	if (r)
-		creds_release(&c->base); /* it may be what STS refused */
+		aws_creds_release(&c->base); /* it may be what STS refused */
 	return r;
 }
 
@@ -895,7 +693,7 @@ int aws_cred_get(struct aws_cred *c, struct sigv4_creds *out)
 	int r = 0;
 
 	if (!creds_fresh(&c->final)) {
-		creds_release(&c->final);
+		aws_creds_release(&c->final);
 		r = cred_refresh(c);
 	}
 	if (r)
@@ -908,8 +706,8 @@ int aws_cred_get(struct aws_cred *c, struct sigv4_creds *out)
 
 void aws_cred_invalidate(struct aws_cred *c)
 {
-	creds_release(&c->base);
-	creds_release(&c->final);
+	aws_creds_release(&c->base);
+	aws_creds_release(&c->final);
 }
 
 static int roles_parse(struct aws_cred *c, const char *list)
@@ -953,9 +751,9 @@ int aws_cred_new(const struct aws_cred_cfg *cfg, struct aws_cred **out)
 	*out = NULL;
 	if (!c)
 		return -ENOMEM;
-	creds_init(&c->spec);
-	creds_init(&c->base);
-	creds_init(&c->final);
+	aws_creds_init(&c->spec);
+	aws_creds_init(&c->base);
+	aws_creds_init(&c->final);
 	c->implicit = cfg->implicit;
 	c->region = strdup(cfg->region);
 	if (!c->region)
@@ -966,9 +764,9 @@ int aws_cred_new(const struct aws_cred_cfg *cfg, struct aws_cred **out)
 	if (!r && !cfg->implicit) {
 		const char *t = cfg->session_token;
 
-		r = creds_set(&c->spec, cfg->access_key_id, cfg->secret_key,
-			      strlen(cfg->secret_key), t, t ? strlen(t) : 0,
-			      "uri");
+		r = aws_creds_set(&c->spec, cfg->access_key_id, cfg->secret_key,
+				  strlen(cfg->secret_key), t, t ? strlen(t) : 0,
+				  "uri");
 	}
 out:
 	if (r)
@@ -982,9 +780,9 @@ void aws_cred_free(struct aws_cred *c)
 {
 	if (!c)
 		return;
-	creds_release(&c->spec);
-	creds_release(&c->base);
-	creds_release(&c->final);
+	aws_creds_release(&c->spec);
+	aws_creds_release(&c->base);
+	aws_creds_release(&c->final);
 	for (size_t i = 0; i < c->nroles; i++) {
 		free(c->roles[i].arn);
 		free(c->roles[i].external_id);

@@ -8,12 +8,8 @@
  * STS AssumeRole, and refreshing temporary credentials 5 minutes before
  * they expire.
  * Must not know: KMS operations, URIs (the provider hands over values).
- *
- * STS endpoint: the URI's AWS_ENDPOINT when given (as CockroachDB, which
- * points its STS client at the same base endpoint), else the environment
- * variable AWS_ENDPOINT_URL_STS (the AWS SDKs' service-specific endpoint
- * setting), else https://sts.<region>.amazonaws.com.  The same applies
- * to AssumeRoleWithWebIdentity in the implicit chain.
+ * STS (where it is, AssumeRole, AssumeRoleWithWebIdentity) is
+ * cred_aws_sts.c's.
  *
  * Thread-safety: a struct aws_cred has one user at a time (keystore.c
  * serialises calls into one KMS).
@@ -30,6 +26,7 @@
 
 #define AWS_REFRESH_EARLY 300 /* seconds before expiry */
 #define AWS_MAX_ROLES 8
+#define AWS_CRED_BODY_MAX (64u << 10) /* longest credential reply */
 
 struct aws_creds {
 	char *access_key_id;	   /* NULL when empty */
@@ -38,6 +35,16 @@ struct aws_creds {
 	time_t expires;		   /* 0: does not expire */
 	const char *source;	   /* "uri", "env", "imds", ... for logs */
 };
+
+/* Empty credentials (token: a secret buffer). */
+void aws_creds_init(struct aws_creds *c);
+/* Wipe and free, leaving c empty. */
+void aws_creds_release(struct aws_creds *c);
+/* Replace c by copies of the values (tok may be NULL); 0 or -ENOMEM (c
+ * then empty).  source must be a static string. */
+int aws_creds_set(struct aws_creds *c, const char *akid, const char *sk,
+		  size_t sklen, const char *tok, size_t toklen,
+		  const char *source);
 
 struct aws_cred_cfg {
 	bool implicit;
@@ -73,9 +80,6 @@ int aws_cred_get(struct aws_cred *c, struct sigv4_creds *out);
 
 /* Forget cached temporary credentials (after ExpiredToken). */
 void aws_cred_invalidate(struct aws_cred *c);
-
-/* STS base URL for cfg (see above) into out (malloc'd). */
-int aws_sts_endpoint(const char *endpoint, const char *region, char **out);
 
 /* The URI's AWS_ENDPOINT with CockroachDB's rule: no scheme means
  * https://.  A trailing '/' is dropped.  malloc'd into *out. */

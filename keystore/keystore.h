@@ -36,6 +36,21 @@
 struct ks_kms;
 struct ks_keyring;
 
+/* --- KMS URIs -------------------------------------------------------- */
+
+/* What a KMS URI holds that must not be given where other users can read
+ * it (a command line: argv is visible in ps).  From the one list of
+ * parameters in kmsuri.c. */
+enum ks_uri_exposure {
+	KS_URI_SHOWABLE,      /* only parameters known to hold no secret */
+	KS_URI_UNKNOWN_PARAM, /* a parameter no KMS takes: maybe a misspelt
+				 credential */
+	KS_URI_CREDENTIALS,   /* a credential parameter, or a password */
+};
+
+/* Classify uri by its raw text (it need not parse).  Logs nothing. */
+enum ks_uri_exposure ks_uri_exposure(const char *uri);
+
 /* --- single KMS ------------------------------------------------------ */
 
 /* Parse uri and open its provider (no network I/O).  -EINVAL (message
@@ -114,6 +129,31 @@ int ks_chain_check_writable(struct ks_keyring *r, int dirfd);
  * receives the file name written. */
 int ks_chain_add_kms(struct ks_keyring *old_keys, struct ks_keyring *new_keys,
 		     int dirfd, struct buf *name_out);
+
+/* --- describing a chain (kmsfs show) --------------------------------- */
+
+/* One ENCRYPTION-INFO* file as SHOW-like tools present it. */
+struct ks_encinfo_desc {
+	char *name;
+	int err;	 /* 0, or why it could not be read (-EPROTO, ...) */
+	bool passphrase; /* has a salt, no map entries */
+	size_t n;	 /* map entries */
+	uint8_t (*map_key)[32];	   /* n of them, in file order */
+	const struct ks_kms **kms; /* n: the configured KMS whose master
+				      key ID hashes to it, or NULL */
+};
+
+struct ks_chain_desc {
+	struct ks_encinfo_desc *files; /* listing order */
+	size_t n;
+};
+
+/* Read every ENCRYPTION-INFO* of dirfd without unwrapping anything;
+ * entries are matched against the KMSes of r (NULL: none).  0, -ENOENT
+ * (no file), -ENOMEM, -EIO.  Release with ks_chain_desc_release. */
+int ks_chain_describe(int dirfd, const struct ks_keyring *r,
+		      struct ks_chain_desc *out);
+void ks_chain_desc_release(struct ks_chain_desc *d);
 
 /* Is this directory entry name one of a chain's ENCRYPTION-INFO files? */
 bool ks_is_encinfo_name(const char *name);

@@ -14,11 +14,13 @@
  * and ';' are errors (Go silently drops such pairs; an error is clearer).
  *
  * Redaction works on the raw string so that it also covers URIs that fail
- * to parse; a name that does not decode is treated as secret, and secret
- * names are matched ignoring case so that a misspelt one is hidden too.
+ * to parse; a name that does not decode is unknown, names are matched
+ * ignoring case, and any name not on the list is treated as secret, so
+ * that a misspelt credential is hidden too.
  */
 #include "kmsuri.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -30,14 +32,35 @@
 #include <openssl/crypto.h>
 
 #include "../lib/buf.h"
+#include "../lib/hex.h"
 #include "../lib/log.h"
 
 #define KMSURI_MAX 65536
 #define SYNTHETIC_HOST "kmsfs.invalid"
 
-static const char *const secret_params[] = {
-    "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AZURE_CLIENT_SECRET",
-    "CREDENTIALS",	     "BEARER_TOKEN",	  "AZURE_ACCOUNT_KEY",
+#define KMSURI_NAME_MAX 64 /* longer names are on no list */
+
+/* Every query parameter a provider takes (CockroachDB's names), and
+ * AZURE_ACCOUNT_KEY, which azure.c looks at to refuse it. */
+static const struct {
+	const char *name;
+	enum kmsuri_pclass cls;
+} kmsuri_params[] = {
+    {"AUTH", KMSURI_PLAIN},
+    {"REGION", KMSURI_PLAIN},
+    {"ASSUME_ROLE", KMSURI_PLAIN},
+    {"AWS_ENDPOINT", KMSURI_PLAIN},
+    {"AWS_ACCESS_KEY_ID", KMSURI_IDENTITY},
+    {"AWS_SECRET_ACCESS_KEY", KMSURI_SECRET},
+    {"AWS_SESSION_TOKEN", KMSURI_SECRET},
+    {"CREDENTIALS", KMSURI_SECRET},
+    {"BEARER_TOKEN", KMSURI_SECRET},
+    {"AZURE_VAULT_NAME", KMSURI_PLAIN},
+    {"AZURE_ENVIRONMENT", KMSURI_PLAIN},
+    {"AZURE_CLIENT_ID", KMSURI_PLAIN},
+    {"AZURE_TENANT_ID", KMSURI_PLAIN},
+    {"AZURE_CLIENT_SECRET", KMSURI_SECRET},
+    {"AZURE_ACCOUNT_KEY", KMSURI_SECRET},
 };
 
 struct uparse {
@@ -50,24 +73,61 @@ struct uparse {
 	char why[160];	  /* what is malformed, never a value */
 };
 
-bool kmsuri_param_is_secret(const char *name)
+enum kmsuri_pclass kmsuri_param_class(const char *name)
 {
-	for (size_t i = 0; i < sizeof(secret_params) / sizeof(*secret_params);
+	for (size_t i = 0; i < sizeof(kmsuri_params) / sizeof(*kmsuri_params);
 	     i++) {
-		if (strcasecmp(name, secret_params[i]) == 0)
-			return true;
+		if (strcasecmp(name, kmsuri_params[i].name) == 0)
+			return kmsuri_params[i].cls;
 	}
-	return false;
+	return KMSURI_UNKNOWN;
 }
 
-static int hexval(char c)
+bool kmsuri_param_is_secret(const char *name)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)tolower((unsigned char)c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
+	return kmsuri_param_class(name) >= KMSURI_UNKNOWN;
+}
+
+/* A value after which an unknown name may be the value's own tail. */
+static bool value_hidden(enum kmsuri_pclass cls)
+{
+	return cls >= KMSURI_UNKNOWN;
+}
+
+/* The class of the raw (still %-encoded) name s[0..len), decoded as Go's
+ * QueryUnescape would; a name that does not decode is unknown. */
+static enum kmsuri_pclass raw_name_class(const char *s, size_t len)
+{
+	char dec[KMSURI_NAME_MAX + 1];
+	size_t j = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		int v = (unsigned char)s[i];
+
+		if (j == KMSURI_NAME_MAX)
+			return KMSURI_UNKNOWN;
+		if (v == '+')
+			v = ' ';
+		if (v == '%') {
+			v = i + 2 < len ? hex_byte(s + i + 1) : -1;
+			if (v <= 0)
+				return KMSURI_UNKNOWN;
+			i += 2;
+		}
+		dec[j++] = (char)v;
+	}
+	dec[j] = '\0';
+	return kmsuri_param_class(dec);
+}
+
+/* Is the name of a parameter of class cls hidden, *after being whether
+ * the value before it was?  Updates *after for the next parameter. */
+static bool name_hidden(enum kmsuri_pclass cls, bool *after)
+{
+	bool hide = cls == KMSURI_UNKNOWN && *after;
+
+	*after = hide || value_hidden(cls);
+	return hide;
 }
 
 /* Go's QueryUnescape: %XX escapes and '+' as space.  %00 is refused (it
@@ -81,20 +141,19 @@ static int query_unescape(const char *s, size_t len, char **out)
 	if (!d)
 		return -ENOMEM;
 	for (size_t i = 0; i < len; i++) {
-		int hi, lo;
+		int v;
 
 		if (s[i] != '%') {
 			d[j++] = s[i] == '+' ? ' ' : s[i];
 			continue;
 		}
-		hi = i + 2 < len ? hexval(s[i + 1]) : -1;
-		lo = hi >= 0 ? hexval(s[i + 2]) : -1;
-		if (lo < 0 || (hi == 0 && lo == 0)) {
+		v = i + 2 < len ? hex_byte(s + i + 1) : -1;
+		if (v <= 0) { /* not two hex digits, or %00 */
 			OPENSSL_cleanse(d, j);
 			free(d);
 			return -EINVAL;
 		}
-		d[j++] = (char)(hi << 4 | lo);
+		d[j++] = (char)v;
 		i += 2;
 	}
 	d[j] = '\0';
@@ -104,19 +163,29 @@ static int query_unescape(const char *s, size_t len, char **out)
 
 /* --- redaction ----------------------------------------------------------- */
 
-static int redact_userinfo(struct buf *b, const char *s, size_t len)
+/* The ':' of a password in the authority of s[0..len), or NULL; *at_out
+ * is then the '@' after it. */
+static const char *userinfo_colon(const char *s, size_t len,
+				  const char **at_out)
 {
 	const char *auth = memmem(s, len, "://", 3);
-	const char *end, *at, *colon;
+	const char *end, *at;
 
 	if (!auth)
-		return buf_add(b, s, len);
+		return NULL;
 	auth += 3;
 	end = auth;
 	while (end < s + len && *end != '/')
 		end++;
 	at = memrchr(auth, '@', (size_t)(end - auth));
-	colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+	*at_out = at;
+	return at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+}
+
+static int redact_userinfo(struct buf *b, const char *s, size_t len)
+{
+	const char *at, *colon = userinfo_colon(s, len, &at);
+
 	if (!colon)
 		return buf_add(b, s, len);
 	if (buf_add(b, s, (size_t)(colon - s)) || buf_addstr(b, ":redacted"))
@@ -124,18 +193,23 @@ static int redact_userinfo(struct buf *b, const char *s, size_t len)
 	return buf_add(b, at, len - (size_t)(at - s));
 }
 
-static int redact_param(struct buf *b, const char *seg, size_t len)
+/* The raw query segments: '&' separated as in Go; ';' and '#' split too
+ * (the parser refuses both), so that what follows them is hidden. */
+#define RAW_SEPARATORS "&;#"
+
+/* Append the raw segment seg[0..len), redacted. */
+static int redact_param(struct buf *b, const char *seg, size_t len, bool *after)
 {
 	const char *eq = memchr(seg, '=', len);
 	size_t nlen = eq ? (size_t)(eq - seg) : len;
-	char *name;
-	bool secret;
+	enum kmsuri_pclass cls;
 
-	if (query_unescape(seg, nlen, &name) == -ENOMEM)
-		return -ENOMEM;
-	secret = !name || kmsuri_param_is_secret(name);
-	free(name);
-	if (!secret || !eq)
+	if (!len) /* an empty pair is skipped, also by the parser */
+		return 0;
+	cls = raw_name_class(seg, nlen);
+	if (name_hidden(cls, after))
+		return buf_addstr(b, "redacted");
+	if (!value_hidden(cls) || !eq)
 		return buf_add(b, seg, len);
 	if (buf_add(b, seg, nlen + 1))
 		return -ENOMEM;
@@ -145,6 +219,7 @@ static int redact_param(struct buf *b, const char *seg, size_t len)
 char *kmsuri_redact(const char *uri)
 {
 	const char *q = strchr(uri, '?');
+	bool after = false;
 	struct buf b;
 	char *res = NULL;
 
@@ -152,10 +227,9 @@ char *kmsuri_redact(const char *uri)
 	if (redact_userinfo(&b, uri, q ? (size_t)(q - uri) : strlen(uri)))
 		goto out;
 	while (q) {
-		/* ';' splits too: Go drops such pairs, but hide their values */
-		size_t n = strcspn(q + 1, "&;");
+		size_t n = strcspn(q + 1, RAW_SEPARATORS);
 
-		if (buf_addch(&b, *q) || redact_param(&b, q + 1, n))
+		if (buf_addch(&b, *q) || redact_param(&b, q + 1, n, &after))
 			goto out;
 		q = q[1 + n] ? q + 1 + n : NULL;
 	}
@@ -163,6 +237,28 @@ char *kmsuri_redact(const char *uri)
 out:
 	buf_release(&b);
 	return res;
+}
+
+enum kmsuri_pclass kmsuri_uri_class(const char *uri)
+{
+	const char *at, *q = strchr(uri, '?');
+	enum kmsuri_pclass worst = KMSURI_PLAIN;
+
+	if (userinfo_colon(uri, q ? (size_t)(q - uri) : strlen(uri), &at))
+		return KMSURI_SECRET;
+	while (q) {
+		size_t n = strcspn(q + 1, RAW_SEPARATORS);
+		const char *eq = memchr(q + 1, '=', n);
+		enum kmsuri_pclass cls;
+
+		if (n) {
+			cls = raw_name_class(q + 1,
+					     eq ? (size_t)(eq - q - 1) : n);
+			worst = cls > worst ? cls : worst;
+		}
+		q = q[1 + n] ? q + 1 + n : NULL;
+	}
+	return worst;
 }
 
 /* --- parsing ------------------------------------------------------------- */
@@ -239,8 +335,7 @@ static int check_path_escapes(struct uparse *p)
 	for (size_t i = 0; i < n; i++) {
 		if (p->rest[i] != '%')
 			continue;
-		if (i + 2 >= n || hexval(p->rest[i + 1]) < 0 ||
-		    hexval(p->rest[i + 2]) < 0) {
+		if (i + 2 >= n || hex_byte(p->rest + i + 1) < 0) {
 			snprintf(p->why, sizeof(p->why),
 				 "bad %%-escape in the path");
 			return -EINVAL;
@@ -303,7 +398,17 @@ static int take_path(struct uparse *p, CURLU *h)
 	return r;
 }
 
-static int add_param(struct uparse *p, const char *seg, size_t len)
+static void add_param_error(struct uparse *p, const char *name, bool hidden)
+{
+	if (name && !hidden)
+		snprintf(p->why, sizeof(p->why),
+			 "bad %%-escape in query parameter %s", name);
+	else
+		snprintf(p->why, sizeof(p->why),
+			 "bad %%-escape in a query parameter");
+}
+
+static int add_param(struct uparse *p, const char *seg, size_t len, bool *after)
 {
 	const char *eq = memchr(seg, '=', len);
 	size_t nlen = eq ? (size_t)(eq - seg) : len;
@@ -311,15 +416,15 @@ static int add_param(struct uparse *p, const char *seg, size_t len)
 	struct kmsuri_param *np, *prm;
 	char *name, *value = NULL;
 	int r = query_unescape(seg, nlen, &name);
+	bool hidden = name_hidden(
+	    name ? kmsuri_param_class(name) : KMSURI_UNKNOWN, after);
 
 	if (!r && eq)
 		r = query_unescape(eq + 1, len - nlen - 1, &value);
 	else if (!r)
 		value = strdup("");
 	if (r == -EINVAL)
-		snprintf(p->why, sizeof(p->why),
-			 "bad %%-escape in query parameter %s",
-			 name ? name : "name");
+		add_param_error(p, name, hidden);
 	if (!r && !value)
 		r = -ENOMEM;
 	np = r ? NULL : reallocarray(u->params, u->nparams + 1, sizeof(*np));
@@ -335,11 +440,14 @@ static int add_param(struct uparse *p, const char *seg, size_t len)
 	prm->name = name;
 	prm->value = value;
 	prm->used = false;
+	prm->hidden = hidden;
 	return 0;
 }
 
 static int split_query(struct uparse *p, const char *q)
 {
+	bool after = false;
+
 	while (*q) {
 		size_t n = strcspn(q, "&");
 		int r = 0;
@@ -351,7 +459,7 @@ static int split_query(struct uparse *p, const char *q)
 			return -EINVAL;
 		}
 		if (n) /* Go skips empty pairs ("a=1&&b=2") */
-			r = add_param(p, q, n);
+			r = add_param(p, q, n, &after);
 		if (r)
 			return r;
 		q += n;
@@ -487,8 +595,8 @@ static int cmp_str(const void *a, const void *b)
 int kmsuri_check_unused(const struct kmsuri *u)
 {
 	const char **names;
+	size_t n = 0, hidden = 0;
 	struct buf b;
-	size_t n = 0;
 
 	for (size_t i = 0; i < u->nparams; i++)
 		n += !u->params[i].used;
@@ -499,7 +607,11 @@ int kmsuri_check_unused(const struct kmsuri *u)
 		return -ENOMEM;
 	n = 0;
 	for (size_t i = 0; i < u->nparams; i++) {
-		if (!u->params[i].used)
+		if (u->params[i].used)
+			continue;
+		if (u->params[i].hidden)
+			hidden++;
+		else
 			names[n++] = u->params[i].name;
 	}
 	qsort(names, n, sizeof(*names), cmp_str);
@@ -509,6 +621,11 @@ int kmsuri_check_unused(const struct kmsuri *u)
 			continue;
 		buf_addf(&b, "%s%s", b.len ? ", " : "", names[i]);
 	}
+	if (hidden)
+		buf_addf(&b,
+			 "%s%zu not shown (after a redacted value: is an "
+			 "'&' in a value not percent-encoded as %%26?)",
+			 b.len ? ", and " : "", hidden);
 	log_err("invalid KMS URI %s: unknown KMS query parameters: %s",
 		u->redacted, b.len ? (const char *)b.data : "");
 	buf_release(&b);

@@ -3,8 +3,15 @@
  *
  * Owns: splitting a URI (libcurl's URL API) into scheme, host, decoded
  * path and query parameters; marking parameters as consumed so that
- * leftovers are reported ("unknown KMS query parameters: A, B"); the
- * redacted form of a URI for logs (credential parameters -> "redacted").
+ * leftovers are reported ("unknown KMS query parameters: A, B"); the one
+ * list of query parameters the providers take, and which of them carry
+ * credentials; the redacted form of a URI for logs.
+ *
+ * Redaction: the value of a credential parameter, and of any parameter
+ * not on the list (it may be a misspelt credential), is "redacted".  A
+ * value holding an unencoded '&' is split by it, so the name of an
+ * unknown parameter that follows a redacted value may be the tail of that
+ * value: such a name is not shown either (the whole pair is "redacted").
  * Must not know: what a scheme means.
  * Thread-safety: a struct kmsuri has one owner.
  */
@@ -18,6 +25,17 @@ struct kmsuri_param {
 	char *name;  /* case-sensitive, as CockroachDB's url.Values */
 	char *value; /* percent-decoded; may be secret */
 	bool used;
+	bool hidden; /* name not to be shown (see above) */
+};
+
+/* What a query parameter is, by the list (names matched ignoring case,
+ * so that a mis-cased credential is still treated as one).  Ordered from
+ * least to most sensitive. */
+enum kmsuri_pclass {
+	KMSURI_PLAIN,	 /* AUTH, REGION, ...: shown */
+	KMSURI_IDENTITY, /* AWS_ACCESS_KEY_ID: shown, but half a credential */
+	KMSURI_UNKNOWN,	 /* on no list: value never shown */
+	KMSURI_SECRET,	 /* AWS_SECRET_ACCESS_KEY, ...: value never shown */
 };
 
 struct kmsuri {
@@ -40,8 +58,17 @@ const char *kmsuri_take(struct kmsuri *u, const char *name);
 /* -EINVAL (logged as "unknown KMS query parameters: A, B" with the
  * redacted URI) if any parameter was not taken. */
 int kmsuri_check_unused(const struct kmsuri *u);
-/* Is this parameter name one whose value must never be shown? */
+/* The class of a (decoded) parameter name.  Every name a provider takes
+ * with kmsuri_take must be on the list (kmsuri_take asserts it). */
+enum kmsuri_pclass kmsuri_param_class(const char *name);
+/* Is this parameter name one whose value must never be shown (a secret
+ * or an unknown one)? */
 bool kmsuri_param_is_secret(const char *name);
+/* The most sensitive class among the query parameters of the raw string
+ * uri, KMSURI_SECRET if its authority holds a password, KMSURI_PLAIN if
+ * it has neither.  Never fails, never logs: for URIs given where others
+ * can read them (argv). */
+enum kmsuri_pclass kmsuri_uri_class(const char *uri);
 /* Redact a URI string without parsing it fully (for error paths that
  * never got a struct): writes a malloc'd string or NULL. */
 char *kmsuri_redact(const char *uri);

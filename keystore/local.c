@@ -27,7 +27,10 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "../lib/fdio.h"
+#include "../lib/hex.h"
 #include "../lib/log.h"
+#include "../lib/privfile.h"
 
 #define LOCAL_KEY_SIZE 32
 #define LOCAL_VERSION 0x01
@@ -43,97 +46,36 @@ struct local_state {
 	char id[sizeof(LOCAL_ID_PREFIX) + 2 * LOCAL_ID_BYTES];
 };
 
-static int read_upto(int fd, uint8_t *p, size_t max, size_t *got)
-{
-	*got = 0;
-	while (*got < max) {
-		ssize_t n = read(fd, p + *got, max - *got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		*got += (size_t)n;
-	}
-	return 0;
-}
-
-static int check_key_file(int fd, const char *path)
-{
-	struct stat st;
-
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (!S_ISREG(st.st_mode)) {
-		log_err("local master key %s is not a regular file", path);
-		return -EINVAL;
-	}
-	if (st.st_uid != geteuid() || (st.st_mode & 077)) {
-		log_err("local master key %s must be owned by uid %u and not "
-			"accessible by group or others: chmod 600 %s",
-			path, (unsigned)geteuid(), path);
-		return -EPERM;
-	}
-	return 0;
-}
-
 static int load_key(const char *path, struct secret **out)
 {
-	struct secret *key = secret_new(LOCAL_KEY_SIZE);
-	size_t got = 0;
-	int fd = -1, r;
+	char why[PRIVFILE_WHY_MAX];
+	int r = privfile_read_secret(path, LOCAL_KEY_SIZE, out, why);
 
-	if (!key)
-		return -ENOMEM;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	r = fd < 0 ? -errno : check_key_file(fd, path);
-	if (r == -EPERM || r == -EINVAL)
-		goto out;
-	/* One byte more than a key, to tell "32" from "longer". */
-	if (!r)
-		r = read_upto(fd, key->bytes, LOCAL_KEY_SIZE + 1, &got);
-	if (r) {
-		log_err("cannot read local master key %s: %s", path,
-			strerror(-r));
-		goto out;
+	if (r == -EFBIG || (!r && (*out)->len != LOCAL_KEY_SIZE)) {
+		log_err("local master key %s must hold exactly %d bytes: "
+			"create one with kmsfs keygen",
+			path, LOCAL_KEY_SIZE);
+		if (!r)
+			secret_free(*out);
+		*out = NULL;
+		return -EINVAL;
 	}
-	if (got != LOCAL_KEY_SIZE) {
-		log_err(
-		    "local master key %s must hold exactly %d bytes: create "
-		    "one with kmsfs keygen",
-		    path, LOCAL_KEY_SIZE);
-		r = -EINVAL;
-	}
-out:
-	if (fd >= 0)
-		close(fd);
 	if (r)
-		secret_free(key);
-	else
-		*out = key;
+		log_err("local master key %s: %s", path, why);
 	return r;
 }
 
 static int make_id(struct local_state *st)
 {
-	static const char hex[] = "0123456789abcdef";
 	uint8_t md[EVP_MAX_MD_SIZE];
 	unsigned mdlen = 0;
-	char *p;
 
 	if (!HMAC(EVP_sha256(), st->key->bytes, (int)st->key->len,
 		  (const uint8_t *)LOCAL_ID_INFO, strlen(LOCAL_ID_INFO), md,
 		  &mdlen))
 		return -EIO;
-	p = st->id + strlen(LOCAL_ID_PREFIX);
 	memcpy(st->id, LOCAL_ID_PREFIX, strlen(LOCAL_ID_PREFIX));
-	for (size_t i = 0; i < LOCAL_ID_BYTES; i++) {
-		*p++ = hex[md[i] >> 4];
-		*p++ = hex[md[i] & 15];
-	}
-	*p = '\0';
+	hex_encode(md, LOCAL_ID_BYTES, st->id + strlen(LOCAL_ID_PREFIX));
 	OPENSSL_cleanse(md, sizeof(md));
 	return 0;
 }
@@ -265,19 +207,13 @@ const struct ks_provider ks_provider_local = {
 
 static int write_key(int fd, const struct secret *key)
 {
-	size_t done = 0;
+	int r;
 
 	if (fchmod(fd, 0600) < 0)
 		return -errno;
-	while (done < key->len) {
-		ssize_t n = write(fd, key->bytes + done, key->len - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		done += (size_t)n;
-	}
+	r = fdio_write_all(fd, key->bytes, key->len, -1);
+	if (r)
+		return r;
 	return fsync(fd) < 0 ? -errno : 0;
 }
 

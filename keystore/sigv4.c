@@ -20,6 +20,8 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
+#include "../lib/hex.h"
+
 #define SIGV4_ALGO "AWS4-HMAC-SHA256"
 #define SIGV4_MAX_NAME 64
 #define SIGV4_MAX_QPARAMS 64
@@ -65,23 +67,12 @@ void sigv4_amz_date(time_t t, char out[17])
 	strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm);
 }
 
-static void sigv4_hex(const uint8_t *in, size_t len, char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < len; i++) {
-		out[2 * i] = hex[in[i] >> 4];
-		out[2 * i + 1] = hex[in[i] & 15];
-	}
-	out[2 * len] = '\0';
-}
-
 void sigv4_sha256_hex(const void *data, size_t len, char out[65])
 {
 	uint8_t md[SHA256_DIGEST_LENGTH];
 
 	SHA256(data, len, md);
-	sigv4_hex(md, sizeof(md), out);
+	hex_encode(md, sizeof(md), out);
 }
 
 static bool sigv4_unreserved(unsigned char c)
@@ -109,17 +100,6 @@ static int sigv4_encode(struct buf *out, const char *s, size_t len,
 	return r;
 }
 
-static int sigv4_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decode then re-encode, so both "%E1%88%B4" and raw UTF-8
  * come out in the one canonical spelling. */
 static int sigv4_reencode(struct buf *out, const char *s, size_t len)
@@ -128,11 +108,10 @@ static int sigv4_reencode(struct buf *out, const char *s, size_t len)
 
 	for (size_t i = 0; i < len && !r; i++) {
 		char c = s[i];
+		int v = c == '%' && i + 2 < len ? hex_byte(s + i + 1) : -1;
 
-		if (c == '%' && i + 2 < len && sigv4_hexval(s[i + 1]) >= 0 &&
-		    sigv4_hexval(s[i + 2]) >= 0) {
-			c = (char)(sigv4_hexval(s[i + 1]) * 16 +
-				   sigv4_hexval(s[i + 2]));
+		if (v >= 0) {
+			c = (char)v;
 			i += 2;
 		}
 		r = sigv4_encode(out, &c, 1, false);
@@ -446,7 +425,7 @@ static int sigv4_signature(const struct sigv4_request *rq,
 		r = sigv4_hmac(k, sizeof(k), (const char *)sts->data, sts->len,
 			       mac);
 	if (!r)
-		sigv4_hex(mac, sizeof(mac), sig_out);
+		hex_encode(mac, sizeof(mac), sig_out);
 	secret_free(k0);
 	secret_wipe(k, sizeof(k));
 	return r;

@@ -10,6 +10,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "secret.h"
+
 int fdio_read_full(int fd, uint8_t *buf, size_t len, off_t off, size_t *got)
 {
 	size_t done = 0;
@@ -29,6 +31,21 @@ int fdio_read_full(int fd, uint8_t *buf, size_t len, off_t off, size_t *got)
 	}
 	*got = done;
 	return 0;
+}
+
+int fdio_read_max(int fd, uint8_t *buf, size_t max, size_t *got)
+{
+	uint8_t probe;
+	size_t extra = 0;
+	int r = fdio_read_full(fd, buf, max, -1, got);
+
+	if (r || *got < max)
+		return r;
+	r = fdio_read_full(fd, &probe, 1, -1, &extra);
+	secret_wipe(&probe, sizeof(probe));
+	if (r)
+		return r;
+	return extra ? -EFBIG : 0;
 }
 
 int fdio_write_all(int fd, const uint8_t *buf, size_t len, off_t off)

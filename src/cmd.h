@@ -46,6 +46,8 @@ extern const struct cmd cmd_cat;
 extern const struct cmd cmd_encrypt;
 extern const struct cmd cmd_decrypt;
 extern const struct cmd cmd_addkms;
+extern const struct cmd cmd_show;
+extern const struct cmd cmd_verify;
 
 /* --- cmd_common.c: messages ----------------------------------------- */
 
@@ -98,7 +100,9 @@ enum cmd_opt {
 	"  --passphrase-file FILE the backup passphrase (mode 0600)\n"         \
 	"  --config FILE          settings file (mode 0600); options given "   \
 	"here win\n"                                                           \
-	"  --profile NAME         collection layout: toplevel\n"               \
+	"  --profile NAME         collection layout: toplevel or crdb "        \
+	"(default:\n"                                                          \
+	"                         detected from the store)\n"                  \
 	"  --log-level LEVEL      error, warn, info or debug\n"                \
 	"Without a key option the config file's keys, then $KMSFS_KMS are "    \
 	"used;\nelse the passphrase is asked for on the terminal.\n"

@@ -17,13 +17,12 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include "../fs/layout.h"
 #include "../lib/log.h"
+#include "../lib/privfile.h"
 
 #define CMD_ENV_KMS "KMSFS_KMS"
 
@@ -88,75 +87,39 @@ void cmd_opts_release(struct cmd_opts *o)
 	o->config = NULL;
 }
 
-static const char *const cmd_secret_params[] = {
-    "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID",
-    "AZURE_CLIENT_SECRET",   "AZURE_ACCOUNT_KEY", "CREDENTIALS",
-    "BEARER_TOKEN",
-};
-
-static int cmd_hexval(char ch)
+/* argv is visible to every user (ps): refuse credentials there, and
+ * parameters no KMS takes, which may be misspelt credentials.  Never
+ * echo the URI. */
+static int cmd_check_uri_arg(const struct cmd *c, const char *uri,
+			     const char *fileopt)
 {
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	ch = (char)(ch | 0x20);
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	return -1;
-}
-
-/* Is the query parameter name[0..len) (percent-encoded, as Go's
- * url.Values would decode it) one that carries a credential? */
-static bool cmd_param_is_secret(const char *name, size_t len)
-{
-	char dec[32];
-	size_t n = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		char ch = name[i];
-
-		if (n + 1 >= sizeof(dec))
-			return false; /* longer than any secret name */
-		if (ch == '%' && i + 2 < len && cmd_hexval(name[i + 1]) >= 0 &&
-		    cmd_hexval(name[i + 2]) >= 0) {
-			ch = (char)(cmd_hexval(name[i + 1]) * 16 +
-				    cmd_hexval(name[i + 2]));
-			i += 2;
-		}
-		dec[n++] = ch;
+	switch (ks_uri_exposure(uri)) {
+	case KS_URI_SHOWABLE:
+		return CMD_OK;
+	case KS_URI_UNKNOWN_PARAM:
+		return cmd_usage(c,
+				 "the KMS URI has a query parameter that no "
+				 "KMS takes (not shown: it may be a misspelt "
+				 "credential, and the command line is visible "
+				 "in ps): check the spelling, and give "
+				 "credentials in a %s (mode 0600)",
+				 fileopt);
+	case KS_URI_CREDENTIALS:
+		break;
 	}
-	dec[n] = '\0';
-	for (size_t i = 0;
-	     i < sizeof(cmd_secret_params) / sizeof(cmd_secret_params[0]); i++)
-		if (strcasecmp(dec, cmd_secret_params[i]) == 0)
-			return true;
-	return false;
-}
-
-static bool cmd_uri_has_credentials(const char *uri)
-{
-	const char *p = strchr(uri, '?');
-
-	while (p) {
-		const char *name = p + 1;
-
-		if (cmd_param_is_secret(name, strcspn(name, "=&#")))
-			return true;
-		p = strchr(name, '&');
-	}
-	return false;
+	return cmd_usage(c,
+			 "credentials do not belong on the command line "
+			 "(visible in ps); put the URI in a %s (mode 0600)",
+			 fileopt);
 }
 
 int cmd_add_uri_arg(const struct cmd *c, struct cfg_list *l, const char *uri,
 		    const char *fileopt)
 {
-	int r;
+	int r = cmd_check_uri_arg(c, uri, fileopt);
 
-	if (cmd_uri_has_credentials(uri))
-		return cmd_usage(c,
-				 "credentials do not belong on the command "
-				 "line (visible in ps); put the URI in a %s "
-				 "(mode 0600)",
-				 fileopt);
+	if (r)
+		return r;
 	if (!*uri)
 		return cmd_usage(c, "empty KMS URI");
 	r = cfg_list_add(l, uri);
@@ -305,91 +268,14 @@ int cmd_settings(const struct cmd *c, struct cmd_opts *o, struct cfg *out)
 
 /* --- private files --------------------------------------------------- */
 
-static int cmd_check_private(const char *what, const char *path, int fd)
-{
-	struct stat st;
-	int r;
-
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		log_err("%s %s: %s", what, path, strerror(-r));
-		return r;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		log_err("%s %s: not a regular file", what, path);
-		return -EINVAL;
-	}
-	if (st.st_uid != geteuid() || (st.st_mode & 077)) {
-		log_err("%s %s must be owned by uid %u and not accessible by "
-			"group or others (is uid %u, mode %04o; chmod 600)",
-			what, path, (unsigned)geteuid(), (unsigned)st.st_uid,
-			(unsigned)(st.st_mode & 07777));
-		return -EPERM;
-	}
-	return 0;
-}
-
-static int cmd_read_all(int fd, uint8_t *p, size_t max, size_t *len_out)
-{
-	size_t len = 0;
-	uint8_t probe;
-	ssize_t n;
-
-	while (len < max) {
-		n = read(fd, p + len, max - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	*len_out = len;
-	if (len < max)
-		return 0;
-	do {
-		n = read(fd, &probe, 1);
-	} while (n < 0 && errno == EINTR);
-	secret_wipe(&probe, sizeof(probe));
-	if (n < 0)
-		return -errno;
-	return n ? -EFBIG : 0;
-}
-
 int cmd_read_private(const char *what, const char *path, size_t max,
 		     struct secret **out)
 {
-	struct secret *s = NULL;
-	int fd, r;
+	char why[PRIVFILE_WHY_MAX];
+	int r = privfile_read_secret(path, max, out, why);
 
-	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		r = -errno;
-		log_err("%s %s: %s", what, path, strerror(-r));
-		return r;
-	}
-	r = cmd_check_private(what, path, fd);
 	if (r)
-		goto out;
-	s = secret_new(max);
-	if (!s) {
-		r = -ENOMEM;
-		log_err("out of memory");
-		goto out;
-	}
-	r = cmd_read_all(fd, s->bytes, max, &s->len);
-	if (r == -EFBIG)
-		log_err("%s %s is longer than %zu bytes", what, path, max);
-	else if (r)
-		log_err("%s %s: %s", what, path, strerror(-r));
-out:
-	close(fd);
-	if (r)
-		secret_free(s);
-	else
-		*out = s;
+		log_err("%s %s: %s", what, path, why);
 	return r;
 }
 

@@ -23,6 +23,7 @@
 
 #include "../fs/cformat.h"
 #include "../lib/harden.h"
+#include "../lib/hex.h"
 #include "../lib/log.h"
 
 #define CRYPT_KEY_HEX (2 * CF_KEY_SIZE)
@@ -55,16 +56,6 @@ static void crypt_block_signals(bool block)
 	sigprocmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
 }
 
-static int crypt_hexval(uint8_t ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	ch |= 0x20;
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	return -1;
-}
-
 /* raw holds 64 hex digits: decode into a new 32-byte secret. */
 static int crypt_unhex(const struct secret *raw, struct secret **out)
 {
@@ -72,15 +63,9 @@ static int crypt_unhex(const struct secret *raw, struct secret **out)
 
 	if (!k)
 		return -ENOMEM;
-	for (size_t i = 0; i < CF_KEY_SIZE; i++) {
-		int hi = crypt_hexval(raw->bytes[2 * i]);
-		int lo = crypt_hexval(raw->bytes[2 * i + 1]);
-
-		if (hi < 0 || lo < 0) {
-			secret_free(k);
-			return -EINVAL;
-		}
-		k->bytes[i] = (uint8_t)(hi << 4 | lo);
+	if (hex_decode((const char *)raw->bytes, CRYPT_KEY_HEX, k->bytes)) {
+		secret_free(k);
+		return -EINVAL;
 	}
 	*out = k;
 	return 0;

@@ -2,28 +2,27 @@
  * config.c - the configuration file, read with libconfig and checked.
  *
  * The file is opened once and checked through the open descriptor
- * (owner, mode, type), read into a bounded buffer and handed to libconfig
- * as a string, so that what is checked is what is parsed.  @include is
- * refused: it would read files whose permissions nobody checked.  Every
- * root key is looked up in a const table that says its type and where it
- * goes in struct cfg; anything else is an error naming the key and line.
+ * (owner, mode, type; lib/privfile.c), read into a bounded buffer and
+ * handed to libconfig as a string, so that what is checked is what is
+ * parsed.  @include is refused: it would read files whose permissions
+ * nobody checked.  Every root key is looked up in a const table that says
+ * its type and where it goes in struct cfg; anything else is an error
+ * naming the key and line.
  */
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <libconfig.h>
 
 #include "../fs/layout.h"
 #include "../lib/buf.h"
 #include "../lib/log.h"
+#include "../lib/privfile.h"
 #include "../lib/secret.h"
 
 enum cfg_kind { CFG_STRING, CFG_TEXT, CFG_LIST, CFG_BOOL };
@@ -195,38 +194,6 @@ int cfg_check_profile(const char *name)
 
 /* --- reading the file ---------------------------------------------- */
 
-static int cfg_open(const struct cfg_ctx *x, int *fd_out)
-{
-	struct stat st;
-	int fd, r;
-
-	fd = open(x->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	if (fd < 0)
-		return cfg_fail(x, -errno, 0, "cannot open: %s",
-				strerror(errno));
-	if (fstat(fd, &st) < 0) {
-		r = cfg_fail(x, -errno, 0, "cannot stat: %s", strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		r = cfg_fail(x, -EINVAL, 0, "not a regular file");
-		goto out;
-	}
-	if (st.st_uid != geteuid() || (st.st_mode & 077)) {
-		r = cfg_fail(x, -EPERM, 0,
-			     "must be owned by uid %u with no group/other "
-			     "permissions (is uid %u, mode %04o; chmod 600)",
-			     (unsigned)geteuid(), (unsigned)st.st_uid,
-			     (unsigned)(st.st_mode & 07777));
-		goto out;
-	}
-	*fd_out = fd;
-	return 0;
-out:
-	close(fd);
-	return r;
-}
-
 /* Refuse NUL bytes (libconfig would stop there) and @include lines. */
 static int cfg_check_text(const struct cfg_ctx *x, const struct buf *text)
 {
@@ -251,18 +218,11 @@ static int cfg_check_text(const struct cfg_ctx *x, const struct buf *text)
 
 static int cfg_read_text(const struct cfg_ctx *x, struct buf *text)
 {
-	int fd = -1;
-	int r;
+	char why[PRIVFILE_WHY_MAX];
+	int r = privfile_read_buf(x->path, text, why);
 
-	r = cfg_open(x, &fd);
 	if (r)
-		return r;
-	r = buf_read_fd(text, fd);
-	close(fd);
-	if (r == -E2BIG)
-		return cfg_fail(x, r, 0, "larger than %u bytes", CFG_MAX_SIZE);
-	if (r)
-		return cfg_fail(x, r, 0, "cannot read: %s", strerror(-r));
+		return cfg_fail(x, r, 0, "%s", why);
 	return cfg_check_text(x, text);
 }
 

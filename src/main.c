@@ -16,8 +16,8 @@
 #endif
 
 static const struct cmd *const commands[] = {
-    &cmd_mount,	  &cmd_umount,	&cmd_cat,    &cmd_keygen,
-    &cmd_encrypt, &cmd_decrypt, &cmd_addkms,
+    &cmd_mount,	  &cmd_umount, &cmd_cat,  &cmd_keygen, &cmd_encrypt,
+    &cmd_decrypt, &cmd_addkms, &cmd_show, &cmd_verify,
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

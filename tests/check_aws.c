@@ -25,6 +25,7 @@
 #include <openssl/sha.h>
 
 #include "../keystore/cred_aws.h"
+#include "../keystore/cred_aws_sts.h"
 #include "../keystore/http.h"
 #include "../keystore/json.h"
 #include "../keystore/kmsuri.h"

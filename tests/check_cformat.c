@@ -795,13 +795,13 @@ static Suite *cformat_suite(void)
 	TCase *tc;
 
 	tc = tcase(s, "crdb-vectors");
-	tcase_add_test(tc, test_vectors_listed);
-	tcase_add_loop_test(tc, test_vector, 0, vec_count());
+	tl_add_shared_test(tc, test_vectors_listed, VEC_DIR);
+	tl_add_shared_loop_test(tc, test_vector, VEC_DIR, 0, vec_count());
 	tc = tcase(s, "kmsfs-files");
 	tcase_add_loop_test(tc, test_roundtrip, 0,
 			    sizeof(rt_sizes) / sizeof(rt_sizes[0]));
 	tcase_add_test(tc, test_fresh_iv);
-	tcase_add_test(tc, test_pipes);
+	tl_add_shared_test(tc, test_pipes, VEC_DIR);
 	tc = tcase(s, "known-answers");
 	tcase_add_test(tc, test_kat_small);
 	tcase_add_test(tc, test_kat_zeros);
@@ -809,18 +809,18 @@ static Suite *cformat_suite(void)
 	tcase_add_test(tc, test_sizes);
 	tc = tcase(s, "headers-args");
 	tcase_add_test(tc, test_header);
-	tcase_add_test(tc, test_bad_headers_fd);
+	tl_add_shared_test(tc, test_bad_headers_fd, VEC_DIR);
 	tcase_add_test(tc, test_args);
 	tcase_add_test(tc, test_strerror);
 	tc = tcase(s, "damaged");
-	tcase_add_test(tc, test_truncated_at_boundary);
-	tcase_add_test(tc, test_truncated_inside);
-	tcase_add_loop_test(tc, test_bitflip, 0,
-			    sizeof(flips) / sizeof(flips[0]));
-	tcase_add_test(tc, test_wrong_key);
-	tcase_add_test(tc, test_reordered_chunks);
-	tcase_add_test(tc, test_appended);
-	tcase_add_test(tc, test_wrong_chunk_index);
+	tl_add_shared_test(tc, test_truncated_at_boundary, VEC_DIR);
+	tl_add_shared_test(tc, test_truncated_inside, VEC_DIR);
+	tl_add_shared_loop_test(tc, test_bitflip, VEC_DIR, 0,
+				sizeof(flips) / sizeof(flips[0]));
+	tl_add_shared_test(tc, test_wrong_key, VEC_DIR);
+	tl_add_shared_test(tc, test_reordered_chunks, VEC_DIR);
+	tl_add_shared_test(tc, test_appended, VEC_DIR);
+	tl_add_shared_test(tc, test_wrong_chunk_index, VEC_DIR);
 	return s;
 }
 

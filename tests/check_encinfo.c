@@ -631,11 +631,11 @@ static Suite *encinfo_suite(void)
 	TCase *tc = tcase_create("wire");
 	TCase *tf = tcase_create("files");
 
-	tcase_add_test(tc, test_vector_passphrase);
-	tcase_add_test(tc, test_vector_kms3);
+	tl_add_shared_test(tc, test_vector_passphrase, "vectors/crdb");
+	tl_add_shared_test(tc, test_vector_kms3, "vectors/crdb");
 	tcase_add_test(tc, test_spec_example);
-	tcase_add_test(tc, test_truncations);
-	tcase_add_test(tc, test_bitflips);
+	tl_add_shared_test(tc, test_truncations, "vectors/crdb");
+	tl_add_shared_test(tc, test_bitflips, "vectors/crdb");
 	tcase_add_test(tc, test_unknown_fields);
 	tcase_add_test(tc, test_malformed);
 	tcase_add_test(tc, test_limits_and_dupes);
@@ -645,7 +645,7 @@ static Suite *encinfo_suite(void)
 	tcase_add_test(tf, test_dir_list);
 	tcase_add_test(tf, test_dir_max_files);
 	tcase_add_test(tf, test_next_name);
-	tcase_add_test(tf, test_dir_read_write);
+	tl_add_shared_test(tf, test_dir_read_write, "vectors/crdb");
 	suite_add_tcase(s, tc);
 	suite_add_tcase(s, tf);
 	return s;

@@ -232,7 +232,8 @@ static Suite *keycache_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_passphrase_chain);
 	tcase_add_test(tc, test_kms_chain);
-	tcase_add_test(tc, test_cockroach_chain_sample_verification);
+	tl_add_shared_test(tc, test_cockroach_chain_sample_verification,
+			   "vectors/crdb-collection");
 	tcase_add_test(tc, test_lazy_chain_material);
 	tcase_add_test(tc, test_write_refused_for_unknown_kms);
 	tcase_add_test(tc, test_check_store);

@@ -1,10 +1,11 @@
 /*
- * check_keystore.c - unit tests for keystore/keystore.c, local.c and
- * passphrase.c: PBKDF2 vectors; the local provider (keygen, permission
- * checks, wrap/unwrap, tampering, master key IDs); keyrings (passphrase
- * or KMS, URI files); chains in a temp dir (create, unlock with each KMS,
- * check_writable, ADD NEW_KMS as ENCRYPTION-INFO-N); the CockroachDB
- * collection vector; and that no key ever reaches the log.
+ * check_keystore.c - unit tests for keystore/keystore.c, chainkey.c,
+ * local.c and passphrase.c: PBKDF2 vectors; the local provider (keygen,
+ * permission checks, wrap/unwrap, tampering, master key IDs); keyrings
+ * (passphrase or KMS, URI files); chains in a temp dir (create, unlock with
+ * each KMS, check_writable, ADD NEW_KMS as ENCRYPTION-INFO-N; which file and
+ * which KMS each of them takes when several files hold entries); the
+ * CockroachDB collection vector; and that no key ever reaches the log.
  */
 #include "../keystore/keystore.h"
 
@@ -564,6 +565,110 @@ START_TEST(test_chain_damaged)
 }
 END_TEST
 
+/* Write an ENCRYPTION-INFO* file holding salt (may be NULL) and, if
+ * kms_uri is set, an entry for that KMS with the blob val[0..len). */
+static void put_file(int dfd, const char *name, const uint8_t *salt,
+		     const char *kms_uri, const uint8_t *val, size_t len)
+{
+	struct ks_keyring *r;
+	struct encinfo ei;
+	struct buf bytes;
+	uint8_t mk[32];
+
+	encinfo_init(&ei);
+	buf_init(&bytes, 0);
+	if (salt)
+		ck_assert_int_eq(encinfo_set_salt(&ei, salt, KS_SALT_SIZE), 0);
+	if (kms_uri) {
+		r = ring(kms_uri, NULL);
+		ks_kms_map_key(ks_keyring_kms(r, 0), mk);
+		ck_assert_int_eq(encinfo_put(&ei, mk, 32, val, len), 0);
+		ks_keyring_free(r);
+	}
+	ck_assert_int_eq(encinfo_encode(&ei, &bytes), 0);
+	ck_assert_int_eq(encinfo_write(dfd, name, bytes.data, bytes.len), 0);
+	buf_release(&bytes);
+	encinfo_release(&ei);
+}
+
+/* A passphrase chain reads the newest salted file: unsalted and
+ * malformed newer files are passed over; "-10" is older than "-2". */
+START_TEST(test_chain_walk_salt)
+{
+	static const uint8_t junk[] = {0x12, 0x7f}, s1[16] = {1}, s2[16] = {2},
+			     s10[16] = {10}, blob[4] = {1, 2, 3, 4};
+	char *dir = tl_tmpdir_new(), a[512];
+	struct secret *want, *got;
+	struct ks_keyring *r;
+	int dfd = open_dir(dir);
+
+	make_key(dir, "a", a);
+	ck_assert_int_eq(ks_keyring_new(&r), 0);
+	ck_assert_int_eq(
+	    ks_keyring_set_passphrase(r, (const uint8_t *)PASS, strlen(PASS)),
+	    0);
+	ck_assert_int_eq(encinfo_write(dfd, "ENCRYPTION-INFO-4", junk, 2), 0);
+	ck_assert_int_eq(ks_chain_unlock(r, dfd, &got), -EPROTO);
+	put_file(dfd, "ENCRYPTION-INFO", s1, NULL, NULL, 0);
+	put_file(dfd, "ENCRYPTION-INFO-10", s10, NULL, NULL, 0);
+	put_file(dfd, "ENCRYPTION-INFO-2", s2, NULL, NULL, 0);
+	put_file(dfd, "ENCRYPTION-INFO-3", NULL, a, blob, sizeof(blob));
+	ck_assert_int_eq(ks_derive_passphrase((const uint8_t *)PASS,
+					      strlen(PASS), s2, 16, &want),
+			 0);
+	ck_assert_int_eq(unlock_eq(r, dfd, want), 0);
+	secret_free(want);
+	ck_assert_int_eq(unlinkat(dfd, "ENCRYPTION-INFO-2", 0), 0);
+	ck_assert_int_eq(ks_derive_passphrase((const uint8_t *)PASS,
+					      strlen(PASS), s10, 16, &want),
+			 0);
+	ck_assert_int_eq(unlock_eq(r, dfd, want), 0);
+	secret_free(want);
+	ks_keyring_free(r);
+	close(dfd);
+	ck_assert_int_eq(tl_tmpdir_remove(dir), 0);
+}
+END_TEST
+
+/* ADD NEW_KMS takes the first OLD_KMS in keyring order that has an entry
+ * in any file, and does not fall back to another when it fails. */
+START_TEST(test_chain_walk_old_kms)
+{
+	struct ks_keyring *ca, *ac, *n;
+	struct kms_fixture f;
+	struct encinfo ei;
+	struct buf bytes;
+
+	fixture_setup(&f);
+	ck_assert_int_eq(add_kms(&f, f.a, f.c, NULL), 0);
+	/* spoil c's entry in ENCRYPTION-INFO-2 */
+	encinfo_init(&ei);
+	ck_assert_int_eq(encinfo_read(f.dfd, "ENCRYPTION-INFO-2", &ei), 0);
+	ei.entries[0].val[30] ^= 1;
+	buf_init(&bytes, 0);
+	ck_assert_int_eq(encinfo_encode(&ei, &bytes), 0);
+	ck_assert_int_eq(unlinkat(f.dfd, "ENCRYPTION-INFO-2", 0), 0);
+	ck_assert_int_eq(
+	    encinfo_write(f.dfd, "ENCRYPTION-INFO-2", bytes.data, bytes.len),
+	    0);
+	ca = ring(f.c, f.a, NULL);
+	ac = ring(f.a, f.c, NULL);
+	n = ring(f.d, NULL);
+	ck_assert_int_eq(ks_chain_add_kms(ca, n, f.dfd, NULL), -EBADMSG);
+	ck_assert_uint_eq(count_encinfo(f.dfd), 2);
+	ck_assert_int_eq(ks_chain_add_kms(ac, n, f.dfd, NULL), 0);
+	ck_assert_uint_eq(count_encinfo(f.dfd), 3);
+	/* unlocking is forgiving: c fails, a unlocks */
+	ck_assert_int_eq(unlock_eq(ca, f.dfd, f.dk), 0);
+	ks_keyring_free(ca);
+	ks_keyring_free(ac);
+	ks_keyring_free(n);
+	buf_release(&bytes);
+	encinfo_release(&ei);
+	fixture_teardown(&f);
+}
+END_TEST
+
 START_TEST(test_chain_bad_input)
 {
 	struct ks_keyring *empty, *pass;
@@ -660,10 +765,13 @@ static Suite *keystore_suite(void)
 	tcase_add_test(tl, test_keyring_rules);
 	tcase_add_test(tl, test_keyring_file);
 	tcase_add_test(tc, test_chain_passphrase);
-	tcase_add_test(tc, test_chain_crdb_collection);
+	tl_add_shared_test(tc, test_chain_crdb_collection,
+			   "vectors/crdb-collection");
 	tcase_add_test(tc, test_chain_kms);
 	tcase_add_test(tc, test_chain_add_kms);
 	tcase_add_test(tc, test_chain_damaged);
+	tcase_add_test(tc, test_chain_walk_salt);
+	tcase_add_test(tc, test_chain_walk_old_kms);
 	tcase_add_test(tc, test_chain_bad_input);
 	tcase_add_test(tc, test_no_secret_in_log);
 	suite_add_tcase(s, tp);

@@ -3,7 +3,10 @@
  * spec §3 (aws, aws-kms, gs, gcp-kms, azure-kms, file) split into the
  * right scheme, host, decoded path and parameters; Go's query decoding
  * ('+' is a space); leftover parameters reported by name; credentials
- * never in the redacted form or in any log line; malformed URIs refused.
+ * never in the redacted form or in any log line, including unknown
+ * (misspelt) parameters and values split by an unencoded '&'; the class
+ * of each parameter on the one list, as the command line check sees it;
+ * malformed URIs refused.
  * Master key IDs through ks_kms_open for file:// (the cloud providers are
  * not built into the unit tests).
  */
@@ -163,8 +166,9 @@ START_TEST(test_unknown_params)
 	tl_capture_begin();
 	ck_assert_int_eq(kmsuri_check_unused(&u), -EINVAL);
 	log = tl_capture_end();
-	ck_assert_ptr_nonnull(
-	    strstr(log, "unknown KMS query parameters: Alpha, ZED\n"));
+	/* the second ZED follows an unknown value: maybe its tail */
+	ck_assert_ptr_nonnull(strstr(
+	    log, "unknown KMS query parameters: Alpha, ZED, and 1 not shown"));
 	free(log);
 	kmsuri_release(&u);
 }
@@ -172,7 +176,8 @@ END_TEST
 
 static const char *const secret_values[] = {
     "SeCrEtAwS",  "SeSsIoNtOk", "AzUrEsEcReT", "CrEdEnTiAlS", "BeArEr",
-    "AcCoUnTkEy", "LoWeRcAsE",	"EnCoDeDnAmE", "UsErPaSs",
+    "AcCoUnTkEy", "LoWeRcAsE",	"EnCoDeDnAmE", "UsErPaSs",    "MiSsPeLt",
+    "TaIlOnE",	  "TaIlTwO",	"TaIlThReE",   "TaIlFoUr",
 };
 
 static void assert_no_secret(const char *text)
@@ -225,6 +230,128 @@ START_TEST(test_redaction)
 	free(log);
 	ck_assert(kmsuri_param_is_secret("AZURE_ACCOUNT_KEY"));
 	ck_assert(!kmsuri_param_is_secret("AWS_ACCESS_KEY_ID"));
+}
+END_TEST
+
+/* Parse (expecting r), take AUTH and REGION, check leftovers; the redacted
+ * form, kmsuri_redact and every log line must hide the secret values. */
+static void assert_hidden(const char *uri, int r, const char *shown)
+{
+	struct kmsuri u;
+	char *red, *log;
+
+	tl_capture_begin();
+	ck_assert_int_eq(kmsuri_parse(uri, &u), r);
+	if (!r) {
+		assert_no_secret(u.redacted);
+		kmsuri_take(&u, "AUTH");
+		kmsuri_take(&u, "REGION");
+		ck_assert_int_eq(kmsuri_check_unused(&u), -EINVAL);
+	}
+	kmsuri_release(&u);
+	log = tl_capture_end();
+	assert_no_secret(log);
+	ck_assert_msg(strstr(log, shown) != NULL, "'%s' not in %s", shown, log);
+	free(log);
+	red = kmsuri_redact(uri);
+	assert_no_secret(red);
+	free(red);
+}
+
+/* A parameter no provider takes may be a misspelt credential. */
+START_TEST(test_unknown_redacted)
+{
+	assert_hidden("aws:///k?AUTH=specified&AWS_SECRET_KEY=MiSsPeLt&"
+		      "REGION=r",
+		      0,
+		      "AWS_SECRET_KEY=redacted&REGION=r: unknown KMS query "
+		      "parameters: AWS_SECRET_KEY\n");
+	assert_hidden("aws:///k?aws_secret_key=MiSsPeLt", 0,
+		      "aws_secret_key=redacted");
+	assert_hidden("aws:///k?AWS_SECRET_KEY=MiSsPeLt%zz", -EINVAL,
+		      "bad %-escape in query parameter AWS_SECRET_KEY");
+	ck_assert(kmsuri_param_is_secret("AWS_SECRET_KEY"));
+	ck_assert(kmsuri_param_is_secret("Region2"));
+	ck_assert(!kmsuri_param_is_secret("region"));
+}
+END_TEST
+
+/* A value with an unencoded '&' is split there: its tail becomes the
+ * name of a parameter, which must not be echoed either. */
+START_TEST(test_split_value)
+{
+	assert_hidden("aws:///k?AUTH=specified&AWS_SECRET_ACCESS_KEY=SeCrEt"
+		      "AwS&TaIlOnE&REGION=r",
+		      0,
+		      "AWS_SECRET_ACCESS_KEY=redacted&redacted&REGION=r: "
+		      "unknown KMS query parameters: AWS_SECRET_ACCESS_KEY, "
+		      "and 1 not shown");
+	/* tails with '=' in them, several, after an unknown value */
+	assert_hidden("aws:///k?AWS_SECRET_KEY=MiSsPeLt&TaIlTwO=TaIlThReE&"
+		      "TaIlFoUr",
+		      0, "parameters: AWS_SECRET_KEY, and 2 not shown");
+	/* after a plain value, an unknown name is shown */
+	assert_hidden("aws:///k?REGION=r&Stray=x", 0, "parameters: Stray\n");
+	/* a tail whose own escape is bad */
+	assert_hidden("aws:///k?CREDENTIALS=CrEdEnTiAlS&TaIlOnE%zz=1", -EINVAL,
+		      "bad %-escape in a query parameter");
+	assert_hidden("aws:///k?BEARER_TOKEN=BeArEr&&TaIlTwO%zz", -EINVAL,
+		      "BEARER_TOKEN=redacted&&redacted:");
+}
+END_TEST
+
+START_TEST(test_param_class)
+{
+	static const struct {
+		const char *uri;
+		enum kmsuri_pclass cls;
+		enum ks_uri_exposure exp;
+	} cases[] = {
+	    {"file:///etc/kmsfs/k", KMSURI_PLAIN, KS_URI_SHOWABLE},
+	    {"aws:///k?", KMSURI_PLAIN, KS_URI_SHOWABLE},
+	    {"aws:///k?AUTH=implicit&&REGION=r&ASSUME_ROLE=a&AWS_ENDPOINT=e",
+	     KMSURI_PLAIN, KS_URI_SHOWABLE},
+	    {"azure-kms:///k/v?AZURE_VAULT_NAME=v&AZURE_CLIENT_ID=c&"
+	     "AZURE_TENANT_ID=t&AZURE_ENVIRONMENT=e&auth=x",
+	     KMSURI_PLAIN, KS_URI_SHOWABLE},
+	    {"aws:///k?AWS_ACCESS_KEY_ID=AK", KMSURI_IDENTITY,
+	     KS_URI_CREDENTIALS},
+	    {"aws:///k?REGION=r&AWS_SECRET_ACCESS_KEY=s", KMSURI_SECRET,
+	     KS_URI_CREDENTIALS},
+	    {"aws:///k?aws%5Fsession%5ftoken=s", KMSURI_SECRET,
+	     KS_URI_CREDENTIALS},
+	    {"gs:///k?CREDENTIALS=c", KMSURI_SECRET, KS_URI_CREDENTIALS},
+	    {"gs:///k?BEARER_TOKEN=c", KMSURI_SECRET, KS_URI_CREDENTIALS},
+	    {"azure-kms:///k/v?AZURE_CLIENT_SECRET=s", KMSURI_SECRET,
+	     KS_URI_CREDENTIALS},
+	    {"azure-kms:///k/v?AZURE_ACCOUNT_KEY=s", KMSURI_SECRET,
+	     KS_URI_CREDENTIALS},
+	    {"aws:///k?AUTH=specified&AWS_SECRET_KEY=x", KMSURI_UNKNOWN,
+	     KS_URI_UNKNOWN_PARAM},
+	    {"aws:///k?=x", KMSURI_UNKNOWN, KS_URI_UNKNOWN_PARAM},
+	    {"aws:///k?REG%zzION=x", KMSURI_UNKNOWN, KS_URI_UNKNOWN_PARAM},
+	    {"aws:///k?AWS_SECRET_KEY=x&CREDENTIALS=y", KMSURI_SECRET,
+	     KS_URI_CREDENTIALS},
+	    /* what the parser refuses still counts: argv shows it */
+	    {"aws:///k?REGION=r;CREDENTIALS=y", KMSURI_SECRET,
+	     KS_URI_CREDENTIALS},
+	    {"aws:///k?REGION=r#AWS_SECRET_ACCESS_KEY=y", KMSURI_SECRET,
+	     KS_URI_CREDENTIALS},
+	    {"aws://user:pw@host/k", KMSURI_SECRET, KS_URI_CREDENTIALS},
+	    {"aws://user@host/k", KMSURI_PLAIN, KS_URI_SHOWABLE},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		ck_assert_msg(kmsuri_uri_class(cases[i].uri) == cases[i].cls,
+			      "%s: class %d", cases[i].uri,
+			      kmsuri_uri_class(cases[i].uri));
+		ck_assert_int_eq(ks_uri_exposure(cases[i].uri), cases[i].exp);
+	}
+	ck_assert_int_eq(kmsuri_param_class("AWS_ACCESS_KEY_ID"),
+			 KMSURI_IDENTITY);
+	ck_assert_int_eq(kmsuri_param_class("aws_secret_access_key"),
+			 KMSURI_SECRET);
+	ck_assert_int_eq(kmsuri_param_class(""), KMSURI_UNKNOWN);
 }
 END_TEST
 
@@ -325,7 +452,7 @@ START_TEST(test_file_key_id)
 	ck_assert_int_eq(ks_kms_open("s3:///k", &k), -EINVAL);
 	log = tl_capture_end();
 	ck_assert_ptr_nonnull(
-	    strstr(log, "unknown KMS query parameters: A, B"));
+	    strstr(log, "unknown KMS query parameters: B, and 1 not shown"));
 #ifndef KMSFS_CLOUD_KMS
 	ck_assert_ptr_nonnull(strstr(log, "--enable-cloud-kms"));
 #endif
@@ -346,6 +473,9 @@ static Suite *kmsuri_suite(void)
 	tcase_add_test(tc, test_query_decoding);
 	tcase_add_test(tc, test_unknown_params);
 	tcase_add_test(tc, test_redaction);
+	tcase_add_test(tc, test_unknown_redacted);
+	tcase_add_test(tc, test_split_value);
+	tcase_add_test(tc, test_param_class);
 	tcase_add_test(tc, test_malformed);
 	tcase_add_test(tc, test_long);
 	tcase_add_test(tc, test_file_key_id);

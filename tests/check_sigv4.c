@@ -19,11 +19,9 @@
 
 #include "../keystore/json.h"
 #include "../keystore/sigv4.h"
+#include "testlib.h"
 
-#ifndef KMSFS_SHARED_DIR
-#define KMSFS_SHARED_DIR "../shared"
-#endif
-#define VEC_DIR KMSFS_SHARED_DIR "/vectors/aws-sigv4"
+#define VEC_REL "vectors/aws-sigv4"
 #define VEC_CASES 38
 #define MAX_LINES 32
 
@@ -39,9 +37,10 @@ struct vec_req {
 
 static void read_case_file(const char *dir, const char *name, struct buf *b)
 {
-	char path[512];
+	char path[1024], *vec = tl_shared_path(VEC_REL);
 
-	snprintf(path, sizeof(path), "%s/%s/%s", VEC_DIR, dir, name);
+	snprintf(path, sizeof(path), "%s/%s/%s", vec, dir, name);
+	free(vec);
 	buf_init(b, 1 << 20);
 	ck_assert_msg(buf_read_file(b, path) == 0, "cannot read %s", path);
 }
@@ -203,12 +202,14 @@ static int cmp_str(const void *a, const void *b)
 
 START_TEST(test_vectors)
 {
-	DIR *d = opendir(VEC_DIR);
+	char *vec = tl_shared_path(VEC_REL);
+	DIR *d = opendir(vec);
 	struct dirent *e;
 	char *names[64];
 	size_t n = 0;
 
-	ck_assert_msg(d != NULL, "no vectors at %s", VEC_DIR);
+	ck_assert_msg(d != NULL, "no vectors at %s", vec);
+	free(vec);
 	while ((e = readdir(d))) {
 		if (e->d_name[0] == '.' || e->d_type != DT_DIR)
 			continue;
@@ -282,7 +283,7 @@ int main(void)
 	SRunner *sr;
 	int failed;
 
-	tcase_add_test(tc, test_vectors);
+	tl_add_shared_test(tc, test_vectors, VEC_REL);
 	tcase_add_test(tc, test_errors_and_headers);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

@@ -23,16 +23,46 @@ const char *tl_shared_dir(void)
 {
 	const char *d = getenv("KMSFS_SHARED");
 
-	return d && *d ? d : KMSFS_SHARED_DIR;
+	if (d && *d)
+		return d;
+	return *KMSFS_SHARED_DIR ? KMSFS_SHARED_DIR : NULL;
 }
 
 char *tl_shared_path(const char *rel)
 {
+	const char *d = tl_shared_dir();
 	char *p;
 
-	if (asprintf(&p, "%s/%s", tl_shared_dir(), rel) < 0)
+	if (asprintf(&p, "%s/%s", d ? d : "/nonexistent/kmsfs-shared", rel) < 0)
 		abort();
 	return p;
+}
+
+bool tl_have_shared(const char *rel, const char *what)
+{
+	char *p = tl_shared_path(rel);
+	bool there = access(p, F_OK) == 0;
+
+	if (!there)
+		printf("SKIP %s: the shared test vectors (%s) are not there: "
+		       "configure --with-shared=DIR or set KMSFS_SHARED=DIR\n",
+		       what, tl_shared_dir() ? p : rel);
+	fflush(stdout); /* before Check forks the tests */
+	free(p);
+	return there;
+}
+
+void tl_add_shared_test(TCase *tc, const TTest *t, const char *rel)
+{
+	if (tl_have_shared(rel, t->name))
+		tcase_add_test(tc, t);
+}
+
+void tl_add_shared_loop_test(TCase *tc, const TTest *t, const char *rel,
+			     int start, int end)
+{
+	if (tl_have_shared(rel, t->name))
+		tcase_add_loop_test(tc, t, start, end);
 }
 
 int tl_read_fd(int fd, uint8_t **data_out, size_t *len_out)

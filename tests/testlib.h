@@ -11,6 +11,7 @@
 #ifndef KMSFS_TESTLIB_H
 #define KMSFS_TESTLIB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,11 +22,24 @@
 #define TL_SHA256_HEX_SIZE 65 /* 64 hex digits and a NUL */
 
 /* The shared directory (vectors/, spec/): $KMSFS_SHARED when set, else
- * the KMSFS_SHARED_DIR the tests were built with. */
+ * the one configure found beside the source tree or was given
+ * (--with-shared=DIR); NULL when neither. */
 const char *tl_shared_dir(void);
 
-/* "<shared dir>/<rel>", malloc'd; the caller frees it. */
+/* "<shared dir>/<rel>", malloc'd; the caller frees it.  Without a shared
+ * directory, a path that does not exist. */
 char *tl_shared_path(const char *rel);
+
+/* Does <shared dir>/<rel> exist?  If not, print on stdout (the test's
+ * log) "SKIP <what>: ..." naming --with-shared=DIR and KMSFS_SHARED, and
+ * return false. */
+bool tl_have_shared(const char *rel, const char *what);
+
+/* Add test t to tc (as tcase_add_test / tcase_add_loop_test) when
+ * <shared dir>/<rel> exists; else print its SKIP line. */
+void tl_add_shared_test(TCase *tc, const TTest *t, const char *rel);
+void tl_add_shared_loop_test(TCase *tc, const TTest *t, const char *rel,
+			     int start, int end);
 
 /* Read from fd (rewound to offset 0 when seekable) to EOF into a
  * malloc'd, NUL-terminated block; the caller frees *data_out.  Returns 0,

@@ -43,6 +43,15 @@ usage "option missing its value" "$K" mount "$STORE" "$MNT" --kms
 usage "not a URI" "$K" mount -f --kms 'not a uri' "$STORE" "$MNT"
 usage "unknown KMS scheme" "$K" mount -f --kms 'nosuchkms:///key' "$STORE" "$MNT"
 usage "unknown KMS query parameter" "$K" mount -f --kms "file://$T/k?BOGUS=1" "$STORE" "$MNT"
+# a misspelt credential is refused on the command line, its value unsaid
+usage "misspelt credential" "$K" mount -f --kms "file://$T/k?AWS_SECRET_KEY=MiSsPeLt" "$STORE" "$MNT"
+! grep -q MiSsPeLt "$T/err" || fail "misspelt credential: its value was echoed"
+# a secret split by an unencoded '&': the tail is not echoed either
+printf 'file://%s?AWS_SECRET_ACCESS_KEY=ab&TaIlSeCrEt\n' "$T/k" >"$T/split.uris"
+chmod 600 "$T/split.uris"
+assert_status 2 "secret split by '&'" timeout 30 "$K" mount -f --kms-file "$T/split.uris" "$STORE" "$MNT"
+! grep -q TaIlSeCrEt "$T/err" || fail "secret split by '&': its tail was echoed"
+assert_not_mounted "$MNT"
 usage "KMS and passphrase together" "$K" mount -f --kms "file://$T/k" "${KEYARGS[@]}" "$STORE" "$MNT"
 usage "bad log level" "$K" mount -f --log-level loud "${KEYARGS[@]}" "$STORE" "$MNT"
 usage "cat without a path" "$K" cat "${KEYARGS[@]}" "$STORE"
