@@ -393,8 +393,8 @@ int main(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_map_involution);
-	tcase_add_test(tc, test_basis_vectors);
-	tcase_add_test(tc, test_basis_off);
+	tl_add_shared_test(tc, test_basis_vectors, "vectors/crdb/");
+	tl_add_shared_test(tc, test_basis_off, "vectors/crdb/");
 	tcase_add_test(tc, test_plaintext_passthrough);
 	tcase_add_test(tc, test_readonly);
 	tcase_add_test(tc, test_checksum_whole);

@@ -12,7 +12,7 @@
 
 COLL=$SHARED/vectors/crdb-collection
 EXP=$COLL/expected
-[[ -d $COLL/collection ]] || fail "no vectors at $COLL"
+[[ -d $COLL/collection ]] || { echo "SKIP: no vectors at $COLL"; exit 77; }
 cp -a "$COLL/collection/." "$STORE/"
 chmod -R u+w "$STORE"
 setup_passphrase 'correct horse battery staple'
