@@ -3,8 +3,9 @@
  *
  * Owns: one struct kinode per backing object the kernel knows (keyed by
  * st_dev/st_ino, holding an O_PATH fd, as libfuse's passthrough_ll does),
- * lookup counts, each inode's chain, stat with plaintext sizes, and the
- * shared open-file state (struct kfile) of regular files.  Names (the
+ * lookup counts, each inode's chain and file kind, stat with plaintext
+ * sizes, and the shared open-file state of regular files (struct kfile,
+ * or struct pfile for the kinds that are not encrypted: fs/kind.h).  Names (the
  * last known parent and entry name of each inode) belong to fs/ns.c.
  * Must not know: FUSE request/reply types (fs/ops*.c translate).
  * Thread-safety: see the lock order in fs/kfs.h.  The table has one
