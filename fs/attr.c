@@ -21,21 +21,22 @@ static void procpath(char *buf, size_t len, int fd)
 
 /* Truncate a regular file, through the caller's handle or a temporary
  * one. */
-static int set_size(struct kfs *fs, struct kinode *in, struct kfile *kf,
-		    uint64_t size)
+static int set_size(struct kfs *fs, struct kinode *in,
+		    const struct kind_file *f, uint64_t size)
 {
+	struct kind_file own;
 	int r;
 
 	if (in->type != S_IFREG)
 		return in->type == S_IFDIR ? -EISDIR : -EINVAL;
-	if (kf)
-		return kfile_truncate(kf, size);
-	r = inode_open_file(fs, in, O_RDWR, false, &kf);
+	if (f)
+		return kind_file_truncate(f, size);
+	r = inode_open_file(fs, in, O_RDWR, false, &own);
 	if (r)
 		return r;
-	r = kfile_truncate(kf, size);
+	r = kind_file_truncate(&own, size);
 	if (!r)
-		r = kfile_commit(kf, false);
+		r = kind_file_commit(fs, in, &own, false);
 	inode_release_file(fs, in);
 	return r;
 }
@@ -83,7 +84,7 @@ static int set_owner(struct kinode *in, const struct kattr *a)
 	return r;
 }
 
-int attr_set(struct kfs *fs, struct kinode *in, struct kfile *kf,
+int attr_set(struct kfs *fs, struct kinode *in, const struct kind_file *f,
 	     const struct kattr *a)
 {
 	unsigned times =
@@ -103,7 +104,7 @@ int attr_set(struct kfs *fs, struct kinode *in, struct kfile *kf,
 	if (!r && (a->valid & (KATTR_UID | KATTR_GID)))
 		r = set_owner(in, a);
 	if (!r && (a->valid & KATTR_SIZE))
-		r = set_size(fs, in, kf, a->size);
+		r = set_size(fs, in, f, a->size);
 	if (!r && (a->valid & times))
 		r = set_times(in, a);
 	return r;

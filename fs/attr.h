@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "kfs.h"
+#include "kind.h"
 
 enum {
 	KATTR_MODE = 1u << 0,
@@ -41,12 +42,12 @@ struct kattr {
 	struct timespec atime, mtime;
 };
 
-/* Apply a's changes in the order chmod, chown, size, times.  kf: the
+/* Apply a's changes in the order chmod, chown, size, times.  f: the
  * caller's writable open file of in, or NULL (a size change then opens
  * and commits the file itself).  -EISDIR / -EINVAL for a size change on
  * a directory / other non-regular entry, else -errno of the store or of
  * fs/file.c. */
-int attr_set(struct kfs *fs, struct kinode *in, struct kfile *kf,
+int attr_set(struct kfs *fs, struct kinode *in, const struct kind_file *f,
 	     const struct kattr *a);
 
 /* readlink into buf (NUL-terminated).  -ENAMETOOLONG if it does not fit. */

@@ -4,12 +4,16 @@
  * Asks the layout which chain holds the path, opens the file and the
  * chain directory beneath the backing root without following symbolic
  * links (the store is untrusted), unlocks the chain and streams the file
- * through the format layer.
+ * through the format layer.  Files the layout stores as they are come out
+ * as they are; a checksum file comes out as the mount shows it (over the
+ * plaintext of the file it covers, fs/plainfile.h), which needs the
+ * chain's key only when that file is encrypted.
  */
 #include "fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,6 +23,7 @@
 #include "cformat.h"
 #include "keycache.h"
 #include "layout.h"
+#include "plainfile.h"
 
 /* path without leading slashes or "./"; -ENOENT for a reserved name on
  * the way (kmsfs's own files are not part of the collection). */
@@ -61,6 +66,76 @@ static int unlock_chain(struct keycache *kc, int rootfd, const char *chain,
 	return r ? r : keycache_key_read(kc, c, key);
 }
 
+/* Copy in_fd to out_fd from offset 0. */
+static int copy_fd(int in_fd, int out_fd)
+{
+	uint8_t buf[65536];
+	off_t off = 0;
+	size_t got;
+	int r;
+
+	do {
+		r = fdio_read_full(in_fd, buf, sizeof(buf), off, &got);
+		if (!r && got)
+			r = fdio_write_all(out_fd, buf, got, -1);
+		off += (off_t)got;
+	} while (!r && got == sizeof(buf));
+	return r ? -EIO : 0;
+}
+
+/* The basis of the checksum file of xpath's file (in dirfd as xname);
+ * the chain is unlocked only when that file is encrypted. */
+static int basis_of(struct keycache *kc, const struct layout_profile *prof,
+		    int rootfd, int dirfd, const char *xpath, const char *xname,
+		    struct pf_basis *b)
+{
+	enum layout_kind k = layout_file_kind(prof, xpath);
+	const struct cf_key *key;
+	char chain[4096];
+	int r;
+
+	r = pfile_basis_at(dirfd, xname, k, NULL, b);
+	if (r != -ENOKEY)
+		return r;
+	r = layout_chain_of(prof, xpath, false, chain, sizeof(chain));
+	if (!r)
+		r = unlock_chain(kc, rootfd, chain, &key);
+	return r ? r : pfile_basis_at(dirfd, xname, k, key, b);
+}
+
+/* The checksum file fd at rel, as the mount shows it. */
+static int cat_checksum(struct keycache *kc, const struct layout_profile *prof,
+			int rootfd, const char *rel, int fd, int out_fd)
+{
+	const char *base = strrchr(rel, '/');
+	size_t dlen = base ? (size_t)(base - rel) : 0, got;
+	char dir[4096], xpath[4096 + 256];
+	struct pf_basis b = {.on = false};
+	uint8_t c[PF_CK_SIZE];
+	int dirfd, r;
+
+	memcpy(dir, rel, dlen);
+	dir[dlen] = '\0';
+	base = base ? base + 1 : rel;
+	r = fdio_read_full(fd, c, sizeof(c), 0, &got);
+	if (r || got != PF_CK_SIZE || lseek(fd, 0, SEEK_END) != PF_CK_SIZE)
+		return r ? -EIO : copy_fd(fd, out_fd); /* not mapped */
+	snprintf(xpath, sizeof(xpath), "%s%s", dir, dlen ? "/" : "");
+	if (layout_checksummed(base, xpath + strlen(xpath),
+			       sizeof(xpath) - strlen(xpath)) == 0) {
+		dirfd = fdio_open_beneath(rootfd, dlen ? dir : ".", O_RDONLY);
+		if (dirfd < 0)
+			return dirfd;
+		r = basis_of(kc, prof, rootfd, dirfd, xpath,
+			     xpath + (dlen ? dlen + 1 : 0), &b);
+		close(dirfd);
+	}
+	if (r)
+		return r;
+	pfile_ck_map(&b, c, c);
+	return fdio_write_all(out_fd, c, sizeof(c), -1) ? -EIO : 0;
+}
+
 int kfs_cat(const char *backing, struct ks_keyring *keys, const char *profile,
 	    const char *path, int out_fd)
 {
@@ -69,6 +144,7 @@ int kfs_cat(const char *backing, struct ks_keyring *keys, const char *profile,
 	int rootfd, fd = -1, r;
 	struct keycache *kc = NULL;
 	const struct cf_key *key;
+	enum layout_kind kind;
 
 	rootfd = open(backing, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	r = rootfd < 0 ? -errno : 0;
@@ -91,8 +167,21 @@ int kfs_cat(const char *backing, struct ks_keyring *keys, const char *profile,
 		goto out;
 	}
 	r = keycache_new(keys, &kc);
-	if (!r)
-		r = unlock_chain(kc, rootfd, chain, &key);
+	kind = layout_file_kind(prof, rel);
+	if (!r && kind == LAYOUT_PLAINTEXT)
+		r = copy_fd(fd, out_fd);
+	else if (!r && kind == LAYOUT_CHECKSUM)
+		r = cat_checksum(kc, prof, rootfd, rel, fd, out_fd);
+	if (r || kind != LAYOUT_ENCRYPTED) {
+		if (r == -ENOKEY)
+			log_err("%s: cannot unlock the backup chain of the "
+				"file it covers",
+				path);
+		else if (r)
+			log_err("%s: %s", path, strerror(-r));
+		goto out;
+	}
+	r = unlock_chain(kc, rootfd, chain, &key);
 	if (r) {
 		log_err("%s: cannot unlock its backup chain", path);
 		goto out;

@@ -10,6 +10,7 @@
 #include "inode.h"
 
 #include "kfs.h"
+#include "kind.h"
 #include "ns.h"
 
 #include <errno.h>
@@ -87,8 +88,8 @@ static void table_remove(struct kfs *fs, struct kinode *in)
 
 static void inode_destroy(struct kinode *in)
 {
-	if (in->kf)
-		kfile_close(in->kf);
+	kind_detach(in);
+	free(in->ck);
 	inode_fd_drop(in->fs, in);
 	pthread_mutex_destroy(&in->lock);
 	free(in->name);
@@ -200,6 +201,8 @@ static int inode_new(struct kfs *fs, struct kinode *parent, const char *name,
 	in->type = st->st_mode & S_IFMT;
 	in->depth = parent->depth + 1;
 	in->fs = fs;
+	if (S_ISREG(st->st_mode))
+		in->kind = kind_at(fs, parent, name);
 	ns_host_init(in);
 	pthread_mutex_init(&in->lock, NULL);
 	inode_fd_offer(fs, in, fd, true);
@@ -289,8 +292,8 @@ int inode_stat(struct kfs *fs, struct kinode *in, struct stat *st)
 	if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		r = -errno;
 	inode_fd_put(fs, in);
-	if (r || !S_ISREG(st->st_mode))
-		return r;
+	if (r || !S_ISREG(st->st_mode) || in->kind != LAYOUT_ENCRYPTED)
+		return r; /* other kinds are stored as they are shown */
 	n = (uint64_t)st->st_size;
 	pthread_mutex_lock(&in->lock);
 	if (in->kf)
@@ -332,6 +335,9 @@ static int attach(struct kfs *fs, struct kinode *in, bool writable, bool fresh)
 	char label[512];
 	int fd, r;
 
+	if (in->kind != LAYOUT_ENCRYPTED)
+		return kind_attach(fs, in, writable);
+	kind_attached(fs, in, writable);
 	r = writable ? keycache_key_write(fs->kc, in->chain, &key)
 		     : keycache_key_read(fs->kc, in->chain, &key);
 	if (r == -ENOKEY && !writable && !looks_encrypted(fs, in)) {
@@ -363,7 +369,7 @@ static int attach(struct kfs *fs, struct kinode *in, bool writable, bool fresh)
 }
 
 int inode_open_file(struct kfs *fs, struct kinode *in, int flags, bool fresh,
-		    struct kfile **out)
+		    struct kind_file *out)
 {
 	bool writable = (flags & O_ACCMODE) != O_RDONLY;
 	bool first;
@@ -378,7 +384,7 @@ int inode_open_file(struct kfs *fs, struct kinode *in, int flags, bool fresh,
 	if (r < 0)
 		goto out;
 	r = 0;
-	if (!in->kf || (writable && !kfile_writable(in->kf)))
+	if (!kind_file_ready(in, writable))
 		r = attach(fs, in, writable, fresh);
 	if (r) {
 		if (first)
@@ -386,7 +392,8 @@ int inode_open_file(struct kfs *fs, struct kinode *in, int flags, bool fresh,
 		goto out;
 	}
 	in->nopen++;
-	*out = in->kf;
+	out->kf = in->kf;
+	out->pf = in->pf;
 out:
 	pthread_mutex_unlock(&in->lock);
 	return r;
@@ -408,14 +415,11 @@ int inode_release_file(struct kfs *fs, struct kinode *in)
 		r = kfile_commit(kf, false);
 	pthread_mutex_lock(&in->lock);
 	if (in->nopen && --in->nopen == 0) {
-		if (in->kf) {
-			/* a no-op unless a handle wrote since */
-			r2 = kfile_commit(in->kf, false);
-			if (!r)
-				r = r2;
-			kfile_close(in->kf);
-			in->kf = NULL;
-		}
+		/* commits (a no-op unless a handle wrote since), keeps
+		 * checksum files right, closes */
+		r2 = kind_release(fs, in);
+		if (!r)
+			r = r2;
 		inode_fd_put(fs, in);
 	}
 	pthread_mutex_unlock(&in->lock);
@@ -441,6 +445,7 @@ int kfs_new(const char *backing, struct ks_keyring *keys,
 	pthread_mutex_init(&fs->table_lock, NULL);
 	pthread_mutex_init(&fs->ns_lock, NULL);
 	pthread_mutex_init(&fs->fd_lock, NULL);
+	pthread_mutex_init(&fs->ck_lock, NULL);
 	fs->buckets = calloc(fs->nbuckets, sizeof(*fs->buckets));
 	fs->root = calloc(1, sizeof(*fs->root));
 	if (!fs->buckets || !fs->root) {
@@ -506,6 +511,7 @@ void kfs_free(struct kfs *fs)
 		close(fs->mountfd);
 	keycache_free(fs->kc);
 	pthread_mutex_destroy(&fs->fd_lock);
+	pthread_mutex_destroy(&fs->ck_lock);
 	pthread_mutex_destroy(&fs->ns_lock);
 	pthread_mutex_destroy(&fs->table_lock);
 	free(fs);

@@ -3,10 +3,11 @@
  * reaches an inode's backing object.
  *
  * Owns: one struct kinode per backing object the kernel knows (keyed by
- * st_dev/st_ino), lookup counts, each inode's chain, stat with plaintext
- * sizes, the shared open-file state (struct kfile) of regular files, and
- * the inodes' backing fds.  Names (the last known parent and entry name
- * of each inode) belong to fs/ns.c.
+ * st_dev/st_ino), lookup counts, each inode's chain and file kind, stat
+ * with plaintext sizes, the shared open-file state of regular files
+ * (struct kfile, or struct pfile for the kinds that are not encrypted:
+ * fs/kind.h), and the inodes' backing fds.  Names (the last known parent
+ * and entry name of each inode) belong to fs/ns.c.
  * Must not know: FUSE request/reply types (fs/ops*.c translate).
  * Thread-safety: see the lock order in fs/kfs.h.  The table has one
  * mutex; each inode has its own mutex for its open state; the fds of all
@@ -41,6 +42,9 @@
 #include "keycache.h"
 
 struct kfs;
+struct kind_ck;
+struct kind_file;
+struct pfile;
 
 struct file_handle;
 
@@ -66,8 +70,12 @@ struct kinode {
 	struct kinode *parent; /* pinned; NULL when name unknown */
 	char *name;
 
-	pthread_mutex_t lock; /* kf, nopen */
+	pthread_mutex_t lock; /* kf, pf, ck, nopen */
 	struct kfile *kf;
+	struct pfile *pf;   /* instead of kf: plaintext, checksum (fs/kind.c) */
+	struct kind_ck *ck; /* a checksum file's state */
+	enum layout_kind kind; /* of a regular file */
+	bool ck_pending;       /* new file, checksum not settled (ck_lock) */
 	unsigned nopen;
 	struct kfile_host host;
 	int tmp_dirfd; /* directory of the temporary of a rewrite */
@@ -95,10 +103,11 @@ void inode_pin(struct kfs *fs, struct kinode *in);
 /* The inode of a backing object, pinned (inode_unpin), or NULL. */
 struct kinode *inode_find(struct kfs *fs, dev_t dev, ino_t ino);
 
-/* Open-file state: attach (creating the kfile on first open) and detach
- * (committing and closing it on last release). */
+/* Open-file state: attach (creating the kfile, or pfile for the kinds
+ * that are not encrypted, on first open) and detach (committing and
+ * closing it on last release). */
 int inode_open_file(struct kfs *fs, struct kinode *in, int flags, bool fresh,
-		    struct kfile **out);
+		    struct kind_file *out);
 int inode_release_file(struct kfs *fs, struct kinode *in);
 
 /* Point in at the backing file newfd (any fd of it) after a rename over

@@ -12,6 +12,8 @@
  *   3. chain.lock         one chain's key state (fs/keycache.c); KMS calls
  *                         run under it, so it is never taken under 5-7
  *   4. keystore locks     provider credential caches (keystore/), leaves
+ *   4b. kfs.ck_lock       checksum files' stored bytes (fs/kind.c); the
+ *                         files they cover are read under it
  *   5. kfs.ns_lock        names and namespace changes (fs/ns.c)
  *   6. keycache.lock      the chain table (fs/keycache.c)
  *   7. kfs.table_lock     the inode table (fs/inode.c)
@@ -41,6 +43,7 @@ struct kfs {
 	const struct layout_profile *layout;
 	pthread_mutex_t table_lock;
 	pthread_mutex_t ns_lock; /* namespace changes */
+	pthread_mutex_t ck_lock; /* checksum files (fs/kind.c) */
 	struct kinode **buckets; /* grows to keep about one inode a bucket */
 	size_t nbuckets;
 	size_t count;

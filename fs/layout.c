@@ -525,6 +525,26 @@ enum layout_kind layout_file_kind(const struct layout_profile *p,
 	return LAYOUT_ENCRYPTED;
 }
 
+bool layout_has_kinds(const struct layout_profile *p)
+{
+	return p->plaintext_outside_chains;
+}
+
+int layout_checksummed(const char *name, char *out, size_t outlen)
+{
+	size_t n = strip_tmp(name);
+
+	if (strchr(name, '/') || n <= 9 ||
+	    strncmp(name + n - 9, "-CHECKSUM", 9))
+		return -EINVAL;
+	n -= 9;
+	if (n >= outlen)
+		return -ENAMETOOLONG;
+	memcpy(out, name, n);
+	out[n] = '\0';
+	return 0;
+}
+
 static bool exists(int rootfd, const char *path)
 {
 	struct stat st;

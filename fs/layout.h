@@ -92,6 +92,15 @@ enum layout_kind {
 enum layout_kind layout_file_kind(const struct layout_profile *p,
 				  const char *path);
 
+/* Does the profile store some files other than encrypted (so that
+ * callers must ask layout_file_kind)?  toplevel: no.  crdb: yes. */
+bool layout_has_kinds(const struct layout_profile *p);
+
+/* The name of the file a checksum file covers: "X" for "X-CHECKSUM" and
+ * its temporaries "X-CHECKSUM<digits>.tmp".  name is one path component.
+ * 0, -EINVAL when name is not a checksum file's, -ENAMETOOLONG. */
+int layout_checksummed(const char *name, char *out, size_t outlen);
+
 /* The profile a store looks like: crdb for a CockroachDB collection
  * (metadata/latest/, a root LATEST, incrementals/, or a
  * YYYY/MM/DD-HHMMSS.ss directory), else the default. */

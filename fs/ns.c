@@ -27,6 +27,7 @@
 #include "../lib/fdio.h"
 #include "../lib/log.h"
 #include "cformat.h"
+#include "kind.h"
 
 #define NS_PATH_MAX 4096
 
@@ -258,6 +259,9 @@ int ns_mknod(struct kfs *fs, struct kinode *parent, const char *name,
 
 	if (layout_name_reserved(name))
 		return -EPERM;
+	if (S_ISREG(mode) &&
+	    kind_at(fs, parent, name) != LAYOUT_ENCRYPTED) /* stored as is */
+		return ns_create(fs, parent, name, mode & 07777, O_EXCL);
 	if (S_ISREG(mode))
 		return make_empty(fs, parent, name, mode & 07777);
 	if (!S_ISFIFO(mode) && !S_ISSOCK(mode))
@@ -281,7 +285,9 @@ int ns_create(struct kfs *fs, struct kinode *parent, const char *name,
 	if (layout_name_reserved(name))
 		return -EPERM;
 	/* No key, no file: fail before anything reaches the store. */
-	r = keycache_key_write(fs->kc, parent->chain, &key);
+	r = kind_at(fs, parent, name) == LAYOUT_ENCRYPTED
+		? keycache_key_write(fs->kc, parent->chain, &key)
+		: 0;
 	if (r)
 		return r;
 	pfd = inode_fd_get(fs, parent);
@@ -336,6 +342,7 @@ int ns_symlink(struct kfs *fs, struct kinode *parent, const char *name,
 int ns_link(struct kfs *fs, struct kinode *in, struct kinode *newparent,
 	    const char *newname)
 {
+	struct kind_fix fx;
 	char proc[64];
 	int r, fd, pfd;
 
@@ -343,6 +350,8 @@ int ns_link(struct kfs *fs, struct kinode *in, struct kinode *newparent,
 		return -EPERM;
 	if (in->chain != newparent->chain)
 		return -EXDEV; /* the data is sealed under another key */
+	if (in->type == S_IFREG && in->kind != kind_at(fs, newparent, newname))
+		return -EXDEV; /* stored as another kind */
 	fd = inode_fd_get(fs, in);
 	if (fd < 0)
 		return fd;
@@ -352,10 +361,12 @@ int ns_link(struct kfs *fs, struct kinode *in, struct kinode *newparent,
 		return pfd;
 	}
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	kind_fix_begin(fs, &fx, KIND_LINK, NULL, NULL, newparent, newname);
 	pthread_mutex_lock(&fs->ns_lock);
 	r = linkat(AT_FDCWD, proc, pfd, newname, AT_SYMLINK_FOLLOW) < 0 ? -errno
 									: 0;
 	pthread_mutex_unlock(&fs->ns_lock);
+	kind_fix_end(fs, &fx);
 	inode_fd_put(fs, newparent);
 	inode_fd_put(fs, in);
 	return r;
@@ -365,6 +376,7 @@ int ns_link(struct kfs *fs, struct kinode *in, struct kinode *newparent,
 
 int ns_unlink(struct kfs *fs, struct kinode *parent, const char *name)
 {
+	struct kind_fix fx;
 	struct stat st;
 	int r = 0, pfd;
 
@@ -373,11 +385,13 @@ int ns_unlink(struct kfs *fs, struct kinode *parent, const char *name)
 	pfd = inode_fd_get(fs, parent);
 	if (pfd < 0)
 		return pfd;
+	kind_fix_begin(fs, &fx, KIND_UNLINK, parent, name, NULL, NULL);
 	pthread_mutex_lock(&fs->ns_lock);
 	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 	    unlinkat(pfd, name, 0) < 0)
 		r = -errno;
 	pthread_mutex_unlock(&fs->ns_lock);
+	kind_fix_end(fs, &fx);
 	inode_fd_put(fs, parent);
 	if (!r)
 		name_gone(fs, &st, parent, name);
@@ -472,6 +486,11 @@ static int check_move(struct kfs *fs, struct kinode *from, const char *name,
 		r = ns_chain_at(fs, to, newname, S_ISDIR(st->st_mode), &b);
 	if (!r && a != b)
 		r = -EXDEV;
+	/* A file stored as one kind (encrypted, plaintext, checksum) must
+	 * not take a name of another: the caller copies instead. */
+	if (!r && S_ISREG(st->st_mode) &&
+	    kind_at(fs, from, name) != kind_at(fs, to, newname))
+		r = -EXDEV;
 	return r;
 }
 
@@ -480,6 +499,7 @@ int ns_rename(struct kfs *fs, struct kinode *parent, const char *name,
 {
 	struct stat src, dst;
 	bool had_dst, xchg = flags & RENAME_EXCHANGE;
+	struct kind_fix fx;
 	int r, fd, nfd;
 
 	if (layout_name_reserved(name) || layout_name_reserved(newname))
@@ -500,9 +520,12 @@ int ns_rename(struct kfs *fs, struct kinode *parent, const char *name,
 		inode_fd_put(fs, newparent);
 		return fd;
 	}
+	kind_fix_begin(fs, &fx, xchg ? KIND_EXCHANGE : KIND_RENAME, parent,
+		       name, newparent, newname);
 	pthread_mutex_lock(&fs->ns_lock);
 	r = renameat2(fd, name, nfd, newname, flags) < 0 ? -errno : 0;
 	pthread_mutex_unlock(&fs->ns_lock);
+	kind_fix_end(fs, &fx);
 	inode_fd_put(fs, parent);
 	inode_fd_put(fs, newparent);
 	if (r)
@@ -604,6 +627,7 @@ static int host_replace(void *ctx, const char *tmpname, int tmpfd)
 {
 	struct kinode *in = ctx;
 	struct kfs *fs = in->fs;
+	struct kind_fix fx;
 	struct stat cur;
 	int r, fd = inode_fd_get(fs, in);
 
@@ -618,9 +642,11 @@ static int host_replace(void *ctx, const char *tmpname, int tmpfd)
 	/* chown first: it clears set-user-ID, chmod then restores it. */
 	(void)fchown(tmpfd, cur.st_uid, cur.st_gid);
 	(void)fchmod(tmpfd, cur.st_mode & 07777);
+	kind_fix_begin_replace(fs, &fx, in);
 	pthread_mutex_lock(&fs->ns_lock);
 	if (!replaceable_locked(fs, in, fd, &cur)) {
 		pthread_mutex_unlock(&fs->ns_lock);
+		kind_fix_end(fs, &fx);
 		inode_fd_put(fs, in);
 		return -ENOTSUP;
 	}
@@ -629,6 +655,7 @@ static int host_replace(void *ctx, const char *tmpname, int tmpfd)
 		? -errno
 		: 0;
 	pthread_mutex_unlock(&fs->ns_lock);
+	kind_fix_end(fs, &fx);
 	inode_fd_put(fs, in);
 	if (r) {
 		log_err("rename of a re-encrypted file failed: %s",

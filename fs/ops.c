@@ -165,12 +165,13 @@ static void to_kattr(const struct stat *attr, int valid, struct kattr *a)
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int valid, struct fuse_file_info *fi)
 {
-	struct kfile *kf = fi && hnd(fi)->writable ? hnd(fi)->kf : NULL;
+	const struct kind_file *f =
+	    fi && hnd(fi)->writable ? &hnd(fi)->f : NULL;
 	struct kattr a;
 	int r;
 
 	to_kattr(attr, valid, &a);
-	r = attr_set(kfs_of(req), node(req, ino), kf, &a);
+	r = attr_set(kfs_of(req), node(req, ino), f, &a);
 	if (r)
 		reply_err(req, r);
 	else

@@ -30,13 +30,13 @@ static int open_handle(struct kfs *fs, struct kinode *in,
 		return -ENOMEM;
 	h->in = in;
 	h->writable = (fi->flags & O_ACCMODE) != O_RDONLY;
-	r = inode_open_file(fs, in, fi->flags, fresh, &h->kf);
+	r = inode_open_file(fs, in, fi->flags, fresh, &h->f);
 	if (r) {
 		free(h);
 		return r;
 	}
 	if (h->writable && (fi->flags & O_TRUNC))
-		r = kfile_truncate(h->kf, 0);
+		r = kind_file_truncate(&h->f, 0);
 	if (r) {
 		inode_release_file(fs, in);
 		free(h);
@@ -97,7 +97,7 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	r = kfile_read(hnd(fi)->kf, buf, size, (uint64_t)off, &got);
+	r = kind_file_read(&hnd(fi)->f, buf, size, (uint64_t)off, &got);
 	/* Never a partial reply on error: FUSE takes a short read as end
 	 * of file, which would turn a damaged tail into a silently short
 	 * copy. */
@@ -117,8 +117,8 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	if (!hnd(fi)->writable)
 		r = -EBADF;
 	else
-		r = kfile_write(hnd(fi)->kf, (const uint8_t *)buf, size,
-				(uint64_t)off);
+		r = kind_file_write(&hnd(fi)->f, (const uint8_t *)buf, size,
+				    (uint64_t)off);
 	if (r)
 		reply_err(req, r);
 	else
@@ -130,8 +130,10 @@ void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	(void)ino;
 	/* Only a writer's close publishes: a reader closing must not cut a
 	 * streaming writer's session (that would force a re-encryption). */
-	reply_err(req,
-		  hnd(fi)->writable ? kfile_commit(hnd(fi)->kf, false) : 0);
+	reply_err(req, hnd(fi)->writable
+			   ? kind_file_commit(kfs_of(req), hnd(fi)->in,
+					      &hnd(fi)->f, false)
+			   : 0);
 }
 
 void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -150,13 +152,14 @@ void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 {
 	(void)ino;
 	(void)datasync;
-	reply_err(req, kfile_commit(hnd(fi)->kf, true));
+	reply_err(
+	    req, kind_file_commit(kfs_of(req), hnd(fi)->in, &hnd(fi)->f, true));
 }
 
 void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 		  off_t len, struct fuse_file_info *fi)
 {
-	struct kfile *kf = hnd(fi)->kf;
+	const struct kind_file *f = &hnd(fi)->f;
 	uint64_t end = (uint64_t)off + (uint64_t)len;
 	int r = 0;
 
@@ -165,7 +168,7 @@ void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 		r = -EOPNOTSUPP; /* no holes to punch in sealed chunks */
 	else if (!hnd(fi)->writable)
 		r = -EBADF;
-	else if (!(mode & FALLOC_FL_KEEP_SIZE) && end > kfile_size(kf))
-		r = kfile_truncate(kf, end);
+	else if (!(mode & FALLOC_FL_KEEP_SIZE) && end > kind_file_size(f))
+		r = kind_file_truncate(f, end);
 	reply_err(req, r);
 }

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 
 #include "kfs.h"
+#include "kind.h"
 #include "ops.h"
 
 #define TIMEOUT 1.0
@@ -20,7 +21,7 @@
 /* One open regular file (fi->fh). */
 struct handle {
 	struct kinode *in;
-	struct kfile *kf;
+	struct kind_file f; /* encrypted, plaintext or checksum */
 	bool writable;
 };
 

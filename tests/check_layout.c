@@ -239,6 +239,34 @@ START_TEST(test_file_kinds)
 }
 END_TEST
 
+START_TEST(test_checksummed)
+{
+	char x[64];
+
+	ck_assert(!layout_has_kinds(layout_find("toplevel")));
+	ck_assert(layout_has_kinds(layout_find("crdb")));
+	ck_assert_int_eq(
+	    layout_checksummed("BACKUP_MANIFEST-CHECKSUM", x, sizeof(x)), 0);
+	ck_assert_str_eq(x, "BACKUP_MANIFEST");
+	/* CockroachDB's temporary of a checksum covers the final X */
+	ck_assert_int_eq(layout_checksummed("BACKUP-CHECKPOINT-a9-CHECKSUM"
+					    "8123456.tmp",
+					    x, sizeof(x)),
+			 0);
+	ck_assert_str_eq(x, "BACKUP-CHECKPOINT-a9");
+	ck_assert_int_eq(layout_checksummed("-CHECKSUM", x, sizeof(x)),
+			 -EINVAL);
+	ck_assert_int_eq(layout_checksummed("X-CHECKSUM.tmp", x, sizeof(x)),
+			 -EINVAL);
+	ck_assert_int_eq(layout_checksummed("BACKUP_MANIFEST", x, sizeof(x)),
+			 -EINVAL);
+	ck_assert_int_eq(layout_checksummed("a/X-CHECKSUM", x, sizeof(x)),
+			 -EINVAL);
+	ck_assert_int_eq(layout_checksummed("XYZ-CHECKSUM", x, 3),
+			 -ENAMETOOLONG);
+}
+END_TEST
+
 START_TEST(test_crdb_sample_collection)
 {
 	char *coll = tl_shared_path("vectors/crdb-collection/collection");
@@ -286,6 +314,7 @@ static Suite *layout_suite(void)
 	tcase_add_test(tc, test_chains_and_latest);
 	tcase_add_test(tc, test_crdb_chain_of);
 	tcase_add_test(tc, test_file_kinds);
+	tcase_add_test(tc, test_checksummed);
 	tl_add_shared_test(tc, test_crdb_sample_collection,
 			   "vectors/crdb-collection/collection");
 	tcase_add_test(tc, test_reserved_names);
