@@ -18,7 +18,6 @@
  */
 #include "keycache.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>

@@ -198,7 +198,7 @@ static int unlock_file(struct ks_keyring *r, const struct encinfo *ei,
 		       const char *fname, struct secret **dk_out,
 		       bool *private_out, int *err)
 {
-	int *rank = calloc(r->n, sizeof(*rank));
+	int *rank = calloc(r->n ? r->n : 1, sizeof(*rank));
 
 	if (!rank)
 		return -ENOMEM;

@@ -674,51 +674,6 @@ START_TEST(test_chain_walk_old_kms)
 }
 END_TEST
 
-/* Issue 8 item 1: every file the keyring can unwrap must yield the same
- * key.  ENCRYPTION-INFO-2 wraps another key for KMS c: a keyring with c
- * refuses the chain (naming both files), and add-kms with it writes
- * nothing; a keyring without c never sees that file's key. */
-START_TEST(test_chain_files_disagree)
-{
-	struct ks_keyring *c, *ac, *d;
-	struct secret *other, *got;
-	struct kms_fixture f;
-	struct buf blob;
-	char *log;
-
-	fixture_setup(&f);
-	c = ring(f.c, NULL);
-	ck_assert_int_eq(secret_random(&other, 32), 0);
-	buf_init(&blob, 0);
-	ck_assert_int_eq(ks_kms_wrap(ks_keyring_kms(c, 0), other, &blob), 0);
-	put_file(f.dfd, "ENCRYPTION-INFO-2", NULL, f.c, blob.data, blob.len);
-	ck_assert_int_eq(unlock_with(&f, f.a, NULL), 0);
-	ac = ring(f.a, f.c, NULL);
-	d = ring(f.d, NULL);
-	tl_capture_begin();
-	ck_assert_int_eq(ks_chain_unlock(ac, f.dfd, "c9", &got), -EKEYREJECTED);
-	ck_assert_ptr_null(got);
-	ck_assert_int_eq(ks_chain_add_kms(ac, d, f.dfd, NULL), -EKEYREJECTED);
-	log = tl_capture_end();
-	ck_assert_ptr_nonnull(strstr(log, "chain c9: ENCRYPTION-INFO-2 and "
-					  "ENCRYPTION-INFO hold different "
-					  "keys"));
-	ck_assert_uint_eq(count_encinfo(f.dfd), 2);
-	free(log);
-	/* c alone: its file is the chain's only key; local keys are
-	 * trusted by their unwrap (only their holder can wrap) */
-	ck_assert_int_eq(ks_chain_unlock(c, f.dfd, "c9", &got), 0);
-	ck_assert(secret_equal(got, other));
-	secret_free(got);
-	secret_free(other);
-	buf_release(&blob);
-	ks_keyring_free(c);
-	ks_keyring_free(ac);
-	ks_keyring_free(d);
-	fixture_teardown(&f);
-}
-END_TEST
-
 START_TEST(test_chain_bad_input)
 {
 	struct ks_keyring *empty, *pass;
@@ -822,7 +777,6 @@ static Suite *keystore_suite(void)
 	tcase_add_test(tc, test_chain_damaged);
 	tcase_add_test(tc, test_chain_walk_salt);
 	tcase_add_test(tc, test_chain_walk_old_kms);
-	tcase_add_test(tc, test_chain_files_disagree);
 	tcase_add_test(tc, test_chain_bad_input);
 	tcase_add_test(tc, test_no_secret_in_log);
 	suite_add_tcase(s, tp);

@@ -1,10 +1,13 @@
 /*
- * check_known.c - the known-keys record (keystore/known.c): the
- * fingerprint against an independent HMAC, creating the file (0600, in
- * directories made 0700) with one line per key, lookups by a second
- * reader and reading again when another writer appended, the chain
- * directory recorded with another key, lines that are not records, and
- * a file others may write refused.
+ * check_known.c - key trust (issue 8 item 1) below the mount: the
+ * known-keys record (keystore/known.c): the fingerprint against an
+ * independent HMAC, creating the file (0600, in directories made 0700)
+ * with one line per key, lookups by a second reader and reading again
+ * when another writer appended, the chain directory recorded with another
+ * key, lines that are not records, and a file others may write refused;
+ * and ks_chain_unlock refusing a chain whose ENCRYPTION-INFO files hold
+ * different keys.  (Cloud-only keys and the record end to end: the mount
+ * test t_trust, against the Azure emulator.)
  */
 #include "../keystore/known.h"
 
@@ -18,6 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../keystore/encinfo.h"
+#include "../keystore/keystore.h"
 #include "testlib.h"
 
 static char *dir;
@@ -167,6 +172,96 @@ START_TEST(test_unsafe_file_refused)
 }
 END_TEST
 
+/* --- files that disagree ---------------------------------------------------
+ */
+
+/* A keyring of one new local key <dir>/<name>; its URI into uri. */
+static struct ks_keyring *local_ring(const char *name, char uri[600])
+{
+	struct ks_keyring *r;
+	char p[512];
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	ck_assert_int_eq(ks_local_keygen(p), 0);
+	snprintf(uri, 600, "file://%s", p);
+	ck_assert_int_eq(ks_keyring_new(&r), 0);
+	ck_assert_int_eq(ks_keyring_add_kms(r, uri), 0);
+	return r;
+}
+
+/* An ENCRYPTION-INFO* file whose one entry is dk wrapped by r's KMS. */
+static void put_wrapped(int dfd, const char *name, struct ks_keyring *r,
+			const struct secret *dk)
+{
+	struct ks_kms *k = ks_keyring_kms(r, 0);
+	struct buf blob, bytes;
+	struct encinfo ei;
+	uint8_t mk[32];
+
+	encinfo_init(&ei);
+	buf_init(&blob, 0);
+	buf_init(&bytes, 0);
+	ck_assert_int_eq(ks_kms_wrap(k, dk, &blob), 0);
+	ks_kms_map_key(k, mk);
+	ck_assert_int_eq(encinfo_put(&ei, mk, 32, blob.data, blob.len), 0);
+	ck_assert_int_eq(encinfo_encode(&ei, &bytes), 0);
+	ck_assert_int_eq(encinfo_write(dfd, name, bytes.data, bytes.len), 0);
+	buf_release(&bytes);
+	buf_release(&blob);
+	encinfo_release(&ei);
+}
+
+/* Every file the keyring can unwrap must yield the same key: with
+ * ENCRYPTION-INFO-2 wrapping another key for KMS b, a keyring with a and
+ * b refuses the chain, naming both files, and add-kms with it writes
+ * nothing; a keyring with only a (or only b) sees one key. */
+START_TEST(test_files_disagree)
+{
+	char ua[600], ub[600], uc[600], *log;
+	struct ks_keyring *a = local_ring("a", ua), *b = local_ring("b", ub);
+	struct ks_keyring *c = local_ring("c", uc), *ab;
+	struct secret *k1, *k2, *got;
+	struct encinfo_names nm;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+
+	ck_assert_int_eq(secret_random(&k1, 32), 0);
+	ck_assert_int_eq(secret_random(&k2, 32), 0);
+	put_wrapped(dfd, "ENCRYPTION-INFO", a, k1);
+	put_wrapped(dfd, "ENCRYPTION-INFO-2", b, k2);
+	ck_assert_int_eq(ks_chain_unlock(a, dfd, "c9", &got), 0);
+	ck_assert(secret_equal(got, k1));
+	secret_free(got);
+	ck_assert_int_eq(ks_keyring_new(&ab), 0);
+	ck_assert_int_eq(ks_keyring_add_kms(ab, ua), 0);
+	ck_assert_int_eq(ks_keyring_add_kms(ab, ub), 0);
+	tl_capture_begin();
+	ck_assert_int_eq(ks_chain_unlock(ab, dfd, "c9", &got), -EKEYREJECTED);
+	ck_assert_ptr_null(got);
+	ck_assert_int_eq(ks_chain_add_kms(ab, c, dfd, NULL), -EKEYREJECTED);
+	log = tl_capture_end();
+	ck_assert_ptr_nonnull(strstr(log, "chain c9: ENCRYPTION-INFO-2 and "
+					  "ENCRYPTION-INFO hold different "
+					  "keys"));
+	free(log);
+	ck_assert_int_eq(encinfo_list(dfd, &nm), 0);
+	ck_assert_uint_eq(nm.n, 2);
+	encinfo_names_release(&nm);
+	/* the same key in both: a legitimate ADD NEW_KMS */
+	ck_assert_int_eq(unlinkat(dfd, "ENCRYPTION-INFO-2", 0), 0);
+	put_wrapped(dfd, "ENCRYPTION-INFO-2", b, k1);
+	ck_assert_int_eq(ks_chain_unlock(ab, dfd, "c9", &got), 0);
+	ck_assert(secret_equal(got, k1));
+	secret_free(got);
+	secret_free(k1);
+	secret_free(k2);
+	close(dfd);
+	ks_keyring_free(a);
+	ks_keyring_free(b);
+	ks_keyring_free(c);
+	ks_keyring_free(ab);
+}
+END_TEST
+
 static Suite *known_suite(void)
 {
 	Suite *s = suite_create("known");
@@ -177,6 +272,7 @@ static Suite *known_suite(void)
 	tcase_add_test(tc, test_add_and_lookup);
 	tcase_add_test(tc, test_changed_and_junk);
 	tcase_add_test(tc, test_unsafe_file_refused);
+	tcase_add_test(tc, test_files_disagree);
 	suite_add_tcase(s, tc);
 	return s;
 }
