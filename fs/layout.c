@@ -375,7 +375,7 @@ bool layout_is_chain_dir(const struct layout_profile *p, const char *path)
 	       strcmp(chain, path) == 0;
 }
 
-static bool has_encinfo(int rootfd, const char *path)
+bool layout_has_encinfo(int rootfd, const char *path)
 {
 	char f[4096 + sizeof(KS_ENCINFO_NAME)];
 	struct stat st;
@@ -395,13 +395,13 @@ static int chain_list(const struct layout_profile *p, int rootfd,
 
 	if (!r)
 		r = p->candidates(rootfd, &cand, &nc);
-	if (!r && has_encinfo(rootfd, ""))
+	if (!r && layout_has_encinfo(rootfd, ""))
 		r = list_add(&l, &n, "");
 	if (!r && nc > 1)
 		qsort(cand, nc, sizeof(*cand), cmp_str);
 	for (size_t i = 0; !r && i < nc; i++) {
 		if (layout_is_chain_dir(p, cand[i]) &&
-		    (!need_encinfo || has_encinfo(rootfd, cand[i])))
+		    (!need_encinfo || layout_has_encinfo(rootfd, cand[i])))
 			r = list_add(&l, &n, cand[i]);
 	}
 	layout_list_free(cand);

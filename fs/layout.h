@@ -52,6 +52,10 @@ unsigned layout_depth(const struct layout_profile *p);
 int layout_chain_of(const struct layout_profile *p, const char *path,
 		    bool is_dir, char *out, size_t outlen);
 
+/* Does the directory at path (relative to rootfd) hold an ENCRYPTION-INFO
+ * (a regular file, not followed if a link)? */
+bool layout_has_encinfo(int rootfd, const char *path);
+
 /* Does path name a chain directory itself (its own chain)? */
 bool layout_is_chain_dir(const struct layout_profile *p, const char *path);
 

@@ -18,6 +18,7 @@
 #define KMSFS_CMD_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "../keystore/keystore.h"
@@ -65,6 +66,13 @@ int cmd_help(const struct cmd *c, FILE *f);
  * else (-EINVAL, -EPERM, -ENOENT, -ENOTSUP, ...) is the user's to fix:
  * CMD_USAGE. */
 int cmd_status(int r);
+
+/* --- cmd_common.c: output helpers ---------------------------------- */
+
+/* s as a JSON string literal (quotes, escapes) on f. */
+void cmd_json_str(FILE *f, const char *s);
+/* b as "1.5 GiB" (binary units) into out. */
+void cmd_human_bytes(uint64_t b, char *out, size_t len);
 
 /* --- cmd_common.c: options shared by mount and cat ----------------- */
 

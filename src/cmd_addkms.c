@@ -127,17 +127,6 @@ static int addkms_parse(const struct cmd *c, int argc, char **argv,
 
 /* --- finding chains (fs/layout.h decides) ----------------------------- */
 
-static bool addkms_has_encinfo(int bfd, const char *chain)
-{
-	char f[4096 + sizeof(KS_ENCINFO_NAME)];
-	struct stat st;
-
-	snprintf(f, sizeof(f), "%s%s%s", chain, *chain ? "/" : "",
-		 KS_ENCINFO_NAME);
-	return fstatat(bfd, f, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	       S_ISREG(st.st_mode);
-}
-
 /* A one-chain list, as layout_chains gives. */
 static int addkms_one_chain(const char *chain, char ***out)
 {
@@ -161,7 +150,7 @@ static int addkms_named(const struct cmd *c, const struct addkms_opts *a,
 				 "CHAIN must be a chain directory of BACKING "
 				 "(profile %s), or . for the collection root",
 				 layout_name(lp));
-	if (!addkms_has_encinfo(bfd, chain)) {
+	if (!layout_has_encinfo(bfd, chain)) {
 		log_err("%s: not a backup chain (no %s in it)",
 			*chain ? chain : "/", KS_ENCINFO_NAME);
 		return CMD_FAIL;

@@ -83,27 +83,12 @@ static const char *unlock_text(int r)
 	return "no (KMS unreachable or refused)";
 }
 
-/* JSON string: the names printed are paths and redacted URIs. */
-static void jstr(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", *s);
-		else
-			fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
 static void json_encinfo(FILE *f, const struct ks_encinfo_desc *d)
 {
 	char h[9];
 
 	fputs("{\"name\":", f);
-	jstr(f, d->name);
+	cmd_json_str(f, d->name);
 	fprintf(f, ",\"readable\":%s,\"scheme\":\"%s\",\"entries\":[",
 		d->err ? "false" : "true",
 		d->err		? "unknown"
@@ -113,7 +98,7 @@ static void json_encinfo(FILE *f, const struct ks_encinfo_desc *d)
 		hex8(d->map_key[k], h);
 		fprintf(f, "%s{\"key\":\"%s\",\"kms\":", k ? "," : "", h);
 		if (d->kms[k])
-			jstr(f, ks_kms_name(d->kms[k]));
+			cmd_json_str(f, ks_kms_name(d->kms[k]));
 		else
 			fputs("null", f);
 		fputc('}', f);
@@ -124,13 +109,13 @@ static void json_encinfo(FILE *f, const struct ks_encinfo_desc *d)
 static void json_chain(FILE *f, const struct show_chain *c)
 {
 	fputs("{\"path\":", f);
-	jstr(f, *c->path ? c->path : "/");
+	cmd_json_str(f, *c->path ? c->path : "/");
 	fputs(",\"layers\":[", f);
 	for (size_t j = 0; j < c->nlayers; j++) {
 		const struct show_layer *l = &c->layers[j];
 
 		fprintf(f, "%s{\"path\":", j ? "," : "");
-		jstr(f, l->path);
+		cmd_json_str(f, l->path);
 		fprintf(f,
 			",\"type\":\"%s\",\"end_time\":\"%s\",\"files\":%llu,"
 			"\"plaintext_bytes\":%llu,\"stored_bytes\":%llu}",
@@ -152,10 +137,10 @@ static void json_chain(FILE *f, const struct show_chain *c)
 static void print_json(FILE *f, const struct show_collection *col)
 {
 	fputs("{\"profile\":", f);
-	jstr(f, layout_name(col->layout));
+	cmd_json_str(f, layout_name(col->layout));
 	fputs(",\"latest\":", f);
 	if (col->latest[0])
-		jstr(f, col->latest);
+		cmd_json_str(f, col->latest);
 	else
 		fputs("null", f);
 	fputs(",\"chains\":[", f);

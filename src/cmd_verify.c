@@ -79,19 +79,6 @@ static int verify_parse(const struct cmd *c, int argc, char **argv,
 
 /* --- output -------------------------------------------------------------- */
 
-static void human(uint64_t b, char *out, size_t len)
-{
-	const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-	double v = (double)b;
-	int i = 0;
-
-	while (v >= 1024 && i < 4) {
-		v /= 1024;
-		i++;
-	}
-	snprintf(out, len, i ? "%.1f %s" : "%.0f %s", v, u[i]);
-}
-
 struct bar {
 	struct timespec t0;
 };
@@ -108,29 +95,15 @@ static void progress(void *ctx, uint64_t bytes, uint64_t total, uint64_t files,
 	s = (double)(t.tv_sec - b->t0.tv_sec) +
 	    (double)(t.tv_nsec - b->t0.tv_nsec) / 1e9;
 	r = s > 0 ? (double)bytes / s : 0;
-	human(bytes, done, sizeof(done));
-	human(total, all, sizeof(all));
-	human((uint64_t)r, rate, sizeof(rate));
+	cmd_human_bytes(bytes, done, sizeof(done));
+	cmd_human_bytes(total, all, sizeof(all));
+	cmd_human_bytes((uint64_t)r, rate, sizeof(rate));
 	fprintf(stderr, "\r%3d%%  %s / %s  %llu/%llu files  %s/s  ETA %.0f s ",
 		total ? (int)(100 * bytes / total) : 100, done, all,
 		(unsigned long long)files, (unsigned long long)nfiles, rate,
 		r > 0 ? (double)(total - bytes) / r : 0.0);
 	if (files == nfiles && bytes == total)
 		fputc('\n', stderr);
-}
-
-static void jstr(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", *s);
-		else
-			fputc(*s, f);
-	}
-	fputc('"', f);
 }
 
 static void print_report(const struct verify_report *r, bool json)
@@ -146,9 +119,9 @@ static void print_report(const struct verify_report *r, bool json)
 		       (unsigned long long)r->bytes, r->seconds);
 		for (size_t i = 0; i < r->nproblems; i++) {
 			printf("%s{\"path\":", i ? "," : "");
-			jstr(stdout, r->problems[i].path);
+			cmd_json_str(stdout, r->problems[i].path);
 			fputs(",\"problem\":", stdout);
-			jstr(stdout, r->problems[i].what);
+			cmd_json_str(stdout, r->problems[i].what);
 			fputc('}', stdout);
 		}
 		puts("]}");
@@ -156,7 +129,7 @@ static void print_report(const struct verify_report *r, bool json)
 	}
 	for (size_t i = 0; i < r->nproblems; i++)
 		printf("%s: %s\n", r->problems[i].path, r->problems[i].what);
-	human(r->bytes, b, sizeof(b));
+	cmd_human_bytes(r->bytes, b, sizeof(b));
 	printf(
 	    "%s: %llu chain(s), %llu files, %s in %.1f s (%.0f MiB/s)\n",
 	    r->nproblems ? "DAMAGED" : "clean", (unsigned long long)r->chains,
