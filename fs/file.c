@@ -11,6 +11,7 @@
 #include "file.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@ struct kfile {
 	const struct kfile_host *host;
 	char *label;
 	bool writable;
+	int werr; /* error of a failed session, reported by the next commit */
 
 	/* committed version */
 	int fd;
@@ -203,12 +205,20 @@ int kfile_open(int fd, bool writable, const struct cf_key *key,
 	return 0;
 }
 
-static void drop_session(struct kfile *kf)
+/* Close and remove a rewrite's temporary (the only owner of wfd). */
+static void drop_temp(struct kfile *kf)
 {
-	if (kf->session && !kf->inplace && kf->wfd >= 0) {
+	if (kf->wfd >= 0 && kf->wfd != kf->fd) {
 		close(kf->wfd);
 		kf->host->discard(kf->host->ctx, kf->tmpname);
 	}
+	kf->wfd = -1;
+}
+
+static void drop_session(struct kfile *kf)
+{
+	if (kf->session && !kf->inplace)
+		drop_temp(kf);
 	kf->wfd = -1;
 	kf->session = false;
 }
@@ -415,11 +425,36 @@ int kfile_begin_new(struct kfile *kf)
 	return r;
 }
 
-/* Copy the finished temporary into the old inode (several hard links:
- * renaming would split them).  Not crash-atomic; documented. */
-static int copy_back(struct kfile *kf)
+/* Room for total bytes in the old inode before anything in it changes,
+ * so that a full disk fails here with the old version intact. */
+static int reserve(int fd, uint64_t total)
 {
-	uint64_t total = cf_cipher_size(kf->wsize);
+	static const uint8_t zeros[4096];
+	struct stat st;
+	off_t off;
+	int r = 0;
+
+	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)total) == 0)
+		return 0;
+	if (errno == ENOSPC || errno == EDQUOT)
+		return -ENOSPC;
+	if (errno != EOPNOTSUPP && errno != ENOSYS)
+		return -EIO;
+	/* No fallocate here: zeros past the old end, taken back on error. */
+	if (fstat(fd, &st) < 0)
+		return -EIO;
+	for (off = st.st_size; !r && (uint64_t)off < total;
+	     off += (off_t)sizeof(zeros))
+		r = pwrite_full(fd, zeros,
+				(size_t)min_u64(sizeof(zeros), total - off),
+				off);
+	if (r)
+		(void)!ftruncate(fd, st.st_size);
+	return r;
+}
+
+static int copy_once(struct kfile *kf, uint64_t total)
+{
 	uint8_t *buf = kf->ct;
 	off_t off = 0;
 	int r = 0;
@@ -435,10 +470,31 @@ static int copy_back(struct kfile *kf)
 			r = pwrite_full(kf->fd, buf, want, off);
 		off += (off_t)want;
 	}
-	if (!r && (ftruncate(kf->fd, (off_t)total) < 0 || fsync(kf->fd) < 0))
+	if (!r && ftruncate(kf->fd, (off_t)total) < 0)
 		r = -EIO;
-	close(kf->wfd);
-	kf->host->discard(kf->host->ctx, kf->tmpname);
+	if (!r && fsync(kf->fd) < 0)
+		r = -EIO;
+	return r;
+}
+
+/* Copy the finished temporary into the old inode (several hard links:
+ * renaming would split them).  The space is reserved first, so only an
+ * I/O error can stop the copy half-way; it is then tried once more.  Not
+ * crash-atomic; documented.  The caller drops the temporary. */
+static int copy_back(struct kfile *kf)
+{
+	uint64_t total = cf_cipher_size(kf->wsize);
+	int r = reserve(kf->fd, total);
+
+	if (r)
+		return r;
+	r = copy_once(kf, total);
+	if (r) {
+		log_err("%s: copying the new version into place failed (%s); "
+			"trying once more",
+			kf->label, strerror(-r));
+		r = copy_once(kf, total);
+	}
 	return r;
 }
 
@@ -452,16 +508,76 @@ static int sess_publish(struct kfile *kf, bool sync)
 	if (fsync(kf->wfd) < 0)
 		return -EIO;
 	r = kf->host->replace(kf->host->ctx, kf->tmpname, kf->wfd);
-	if (r == -ENOTSUP)
-		return copy_back(kf); /* closes and removes the temporary */
+	if (r == -ENOTSUP) {
+		r = copy_back(kf);
+		if (!r)
+			drop_temp(kf);
+		return r;
+	}
 	if (r)
 		return r;
 	close(kf->fd);
 	kf->fd = kf->wfd;
+	kf->wfd = -1;
 	return 0;
 }
 
-static int commit_locked(struct kfile *kf, bool sync)
+/* A new file written in place failed: leave a valid empty file under a
+ * fresh IV (not the session's), never an empty or half-written one. */
+static void revert_inplace(struct kfile *kf)
+{
+	uint8_t buf[CF_HEADER_SIZE + CF_TAG_SIZE], iv[CF_IV_SIZE];
+	int r;
+
+	r = cf_iv_random(iv);
+	if (!r) {
+		cf_header_build(iv, buf);
+		r = cf_seal_chunk(kf->key, iv, 0, buf, 0, buf + CF_HEADER_SIZE);
+	}
+	if (!r && ftruncate(kf->fd, 0) < 0)
+		r = -EIO;
+	if (!r)
+		r = pwrite_full(kf->fd, buf, sizeof(buf), 0);
+	if (r) {
+		(void)!ftruncate(kf->fd, 0);
+		log_err("%s: could not even leave an empty file: %s", kf->label,
+			strerror(-r));
+		return;
+	}
+	memcpy(kf->iv, iv, CF_IV_SIZE);
+	kf->version = CF_V2;
+	kf->size = 0;
+	kf->bad = 0;
+	kf->empty = false;
+}
+
+/*
+ * End a failed session.  Nothing sealed under its IV is sealed again: the
+ * next write starts a new version under a fresh IV.  A rewrite's
+ * temporary is dropped, so the committed version stays as it was; a new
+ * file written in place is left as a valid empty file.  The error is kept
+ * for the next kfile_commit, since writes it acknowledged are lost.
+ */
+static int fail_session(struct kfile *kf, int r)
+{
+	log_err("%s: could not write the new version: %s; changes since the "
+		"last commit are lost",
+		kf->label, strerror(-r));
+	if (kf->inplace)
+		revert_inplace(kf);
+	else
+		drop_temp(kf);
+	kf->wfd = -1;
+	kf->session = false;
+	kf->tail_loaded = false;
+	kf->tail_len = 0;
+	if (!kf->werr)
+		kf->werr = r;
+	return r;
+}
+
+/* Seal what is left and publish the session as the committed version. */
+static int finish_locked(struct kfile *kf, bool sync)
 {
 	int r = 0;
 
@@ -471,12 +587,8 @@ static int commit_locked(struct kfile *kf, bool sync)
 		r = seal_frontier(kf);
 	if (!r)
 		r = sess_publish(kf, sync);
-	if (r) {
-		log_err("%s: could not write the new version: %s", kf->label,
-			strerror(-r));
-		drop_session(kf);
-		return r;
-	}
+	if (r)
+		return fail_session(kf, r);
 	if (kf->v1plain) {
 		secret_wipe(kf->v1plain, kf->size);
 		free(kf->v1plain);
@@ -497,7 +609,10 @@ int kfile_commit(struct kfile *kf, bool sync)
 	int r;
 
 	pthread_rwlock_wrlock(&kf->lock);
-	r = commit_locked(kf, sync);
+	r = finish_locked(kf, sync);
+	if (kf->werr && !r)
+		r = kf->werr;
+	kf->werr = 0;
 	pthread_rwlock_unlock(&kf->lock);
 	return r;
 }
@@ -509,22 +624,21 @@ static int sess_reach(struct kfile *kf, uint64_t idx)
 	int r;
 
 	if (kf->session && idx < kf->frontier) {
-		r = commit_locked(kf, false);
+		r = finish_locked(kf, false);
 		if (r)
 			return r;
 	}
 	return kf->session ? 0 : sess_begin(kf);
 }
 
-static int write_locked(struct kfile *kf, const uint8_t *buf, size_t len,
-			uint64_t off)
+/* Put len bytes at off into the open session (whose frontier is at or
+ * before chunk off / CHUNK). */
+static int sess_write(struct kfile *kf, const uint8_t *buf, size_t len,
+		      uint64_t off)
 {
 	uint64_t pos = off;
 	int r;
 
-	r = sess_reach(kf, off / CHUNK);
-	if (r)
-		return r;
 	if (off + len > kf->wsize)
 		kf->wsize = off + len; /* bytes in a hole read as zeros */
 	while (kf->frontier < off / CHUNK) {
@@ -556,6 +670,17 @@ static int write_locked(struct kfile *kf, const uint8_t *buf, size_t len,
 	return 0;
 }
 
+static int write_locked(struct kfile *kf, const uint8_t *buf, size_t len,
+			uint64_t off)
+{
+	int r = sess_reach(kf, off / CHUNK);
+
+	if (r)
+		return r; /* no session, or it failed already */
+	r = sess_write(kf, buf, len, off);
+	return r ? fail_session(kf, r) : 0;
+}
+
 int kfile_write(struct kfile *kf, const uint8_t *buf, size_t len, uint64_t off)
 {
 	int r;
@@ -576,7 +701,7 @@ static int truncate_locked(struct kfile *kf, uint64_t size)
 		return 0;
 	/* Chunks below the frontier that reach past size are sealed. */
 	r = kf->session && size < kf->frontier * CHUNK
-		? commit_locked(kf, false)
+		? finish_locked(kf, false)
 		: 0;
 	if (!r && !kf->session)
 		r = sess_begin(kf);

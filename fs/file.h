@@ -13,6 +13,14 @@
  * renames it over the old one (struct kfile_host does the naming), so a
  * crash leaves the old or the new version, never a mix.  Reads see the
  * session's content (sealed part, tail, old version beyond).
+ * Failures: any failed seal, read of old data, write, truncate, sync or
+ * rename ends the session, so nothing is sealed twice under its IV and
+ * the next write starts a new version under a fresh IV.  A rewrite's
+ * temporary is then dropped (the file keeps its committed version); a
+ * new file written in place is left as a valid empty file.  Either way
+ * the file stays readable, and the error is reported by the failing call
+ * and once more by the next kfile_commit (writes acknowledged since the
+ * last commit were lost).
  * Must not know: FUSE, names, chains, KMSes.
  * Thread-safety: every function may be called concurrently on one kfile;
  * an internal rwlock makes each call atomic (readers in parallel when no
@@ -71,11 +79,14 @@ int kfile_read(struct kfile *kf, uint8_t *buf, size_t len, uint64_t off,
 	       size_t *got);
 /* Write len bytes at off (holes read as zeros).  -EBADF when the file
  * was opened read-only, -EIO/-ENOSPC from the backing store, -EBADMSG
- * when data that must be re-encrypted fails authentication. */
+ * when data that must be re-encrypted fails authentication; each of
+ * these (but -EBADF) ends the session as described above. */
 int kfile_write(struct kfile *kf, const uint8_t *buf, size_t len, uint64_t off);
 int kfile_truncate(struct kfile *kf, uint64_t size);
 /* Seal and publish an open session (flush, fsync, release); with sync,
- * also make it durable.  No-op without a session (but sync still syncs). */
+ * also make it durable.  No-op without a session (but sync still syncs).
+ * Returns the error of this commit, else that of a session that failed
+ * since the last commit (once), else 0. */
 int kfile_commit(struct kfile *kf, bool sync);
 
 /* Plaintext size shown by stat for a backing file of cipher bytes not

@@ -8,9 +8,14 @@
  * decrypt to the model with the independent reference reader.
  * cf_seal_chunk is wrapped at link time (-Wl,--wrap) to record every
  * (IV, chunk index) sealed: a repeat fails the test (nonce reuse).
+ * pwrite, pread, fsync, fdatasync, ftruncate and renameat are wrapped
+ * too: a fault seam fails the Nth call made by kfile (a torn write for
+ * pwrite), and the model runs again for every N with the nonce check on.
  */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +62,116 @@ int __wrap_cf_seal_chunk(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
 	memcpy(seals[nseals].iv, iv, CF_IV_SIZE);
 	seals[nseals++].idx = idx;
 	return __real_cf_seal_chunk(k, iv, idx, plain, len, out);
+}
+
+/* --- fault seam through the linker wrap ----------------------------------- */
+
+static bool fault_counting; /* count calls only while kfile runs */
+static long fault_calls;    /* calls counted so far */
+static long fault_at = -1;  /* the call that fails; -1: none */
+static int fault_errno = EIO;
+static bool fault_fired;
+
+static bool fault_now(void)
+{
+	if (!fault_counting || fault_calls++ != fault_at)
+		return false;
+	fault_fired = true;
+	return true;
+}
+
+ssize_t __real_pwrite(int fd, const void *buf, size_t n, off_t off);
+ssize_t __wrap_pwrite(int fd, const void *buf, size_t n, off_t off);
+ssize_t __real_pread(int fd, void *buf, size_t n, off_t off);
+ssize_t __wrap_pread(int fd, void *buf, size_t n, off_t off);
+int __wrap_fsync(int fd);
+int __wrap_fdatasync(int fd);
+int __real_ftruncate(int fd, off_t len);
+int __wrap_ftruncate(int fd, off_t len);
+int __real_renameat(int a, const char *an, int b, const char *bn);
+int __real_fallocate(int fd, int mode, off_t off, off_t len);
+int __wrap_fallocate(int fd, int mode, off_t off, off_t len);
+int __real_close(int fd);
+int __wrap_close(int fd);
+int __wrap_renameat(int a, const char *an, int b, const char *bn);
+
+ssize_t __wrap_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	if (fault_now()) {
+		/* torn: part of the bytes land, then the error */
+		if (n > 1)
+			(void)__real_pwrite(fd, buf, n / 2, off);
+		errno = fault_errno;
+		return -1;
+	}
+	return __real_pwrite(fd, buf, n, off);
+}
+
+ssize_t __wrap_pread(int fd, void *buf, size_t n, off_t off)
+{
+	if (fault_now()) {
+		errno = EIO;
+		return -1;
+	}
+	return __real_pread(fd, buf, n, off);
+}
+
+/* A unit test cannot observe durability: the flushes themselves are
+ * skipped (fstat checks the descriptor), which keeps the runs fast. */
+int __wrap_fsync(int fd)
+{
+	struct stat st;
+
+	if (fault_now()) {
+		errno = EIO;
+		return -1;
+	}
+	return fstat(fd, &st);
+}
+
+int __wrap_fdatasync(int fd)
+{
+	return __wrap_fsync(fd);
+}
+
+int __wrap_ftruncate(int fd, off_t len)
+{
+	if (fault_now()) {
+		errno = fault_errno;
+		return -1;
+	}
+	return __real_ftruncate(fd, len);
+}
+
+int __wrap_renameat(int a, const char *an, int b, const char *bn)
+{
+	if (fault_now()) {
+		errno = fault_errno;
+		return -1;
+	}
+	return __real_renameat(a, an, b, bn);
+}
+
+int __wrap_fallocate(int fd, int mode, off_t off, off_t len)
+{
+	if (fault_now()) {
+		errno = fault_errno;
+		return -1;
+	}
+	return __real_fallocate(fd, mode, off, len);
+}
+
+/* Every descriptor is closed exactly once: a second close of a number
+ * is a bug even when it fails harmlessly here (in the multi-threaded
+ * daemon another thread may own the number by then). */
+int __wrap_close(int fd)
+{
+	int r = __real_close(fd);
+
+	if (r < 0 && errno == EBADF)
+		ck_abort_msg(
+		    "close(%d): descriptor was not open (closed twice?)", fd);
+	return r;
 }
 
 /* --- a host over one directory -------------------------------------------- */
@@ -116,6 +231,8 @@ static void setup(void)
 	th.replaces = th.copybacks = 0;
 	th.refuse_rename = false;
 	nseals = 0;
+	fault_at = -1;
+	fault_counting = false;
 }
 
 static void teardown(void)
@@ -411,6 +528,236 @@ START_TEST(test_readonly_refuses_writes)
 }
 END_TEST
 
+/* A failed chunk write ends the session: a retry into the same chunk is
+ * sealed under a new IV (the wrapper fails on a repeated nonce). */
+START_TEST(test_failed_write_retry_uses_fresh_iv)
+{
+	uint8_t *a = pattern(70000, 1), *b = pattern(70000, 2);
+	struct kfile *kf = open_kf(true);
+
+	fault_errno = ENOSPC;
+	fault_calls = 0;
+	fault_at = 0; /* the pwrite of chunk 0 */
+	fault_counting = true;
+	ck_assert_int_eq(kfile_write(kf, a, 70000, 0), -ENOSPC);
+	fault_counting = false;
+	ck_assert_int_eq(kfile_write(kf, b, 70000, 0), 0);
+	/* the error is reported once more, at the next commit */
+	ck_assert_int_eq(kfile_commit(kf, false), -ENOSPC);
+	ck_assert_int_eq(kfile_commit(kf, false), 0);
+	check_view(kf, b, 70000);
+	kfile_close(kf);
+	check_backing(b, 70000);
+	free(a);
+	free(b);
+}
+END_TEST
+
+/* A new file whose first commit fails is left readable (empty), and the
+ * failure is reported, not a 0 from a commit over an unreadable file. */
+START_TEST(test_failed_new_file_left_readable)
+{
+	uint8_t *a = pattern(1000, 3);
+	struct kfile *kf = open_kf(true);
+
+	ck_assert_int_eq(kfile_write(kf, a, 1000, 0), 0);
+	fault_errno = ENOSPC;
+	fault_calls = 0;
+	fault_at = 0; /* the pwrite of the final chunk */
+	fault_counting = true;
+	ck_assert_int_eq(kfile_commit(kf, false), -ENOSPC);
+	fault_counting = false;
+	ck_assert_int_eq(kfile_commit(kf, false), 0);
+	kfile_close(kf);
+	check_backing(NULL, 0);
+	free(a);
+}
+END_TEST
+
+/* --- the model under injected faults -------------------------------------- */
+
+/* The whole view of kf, malloc'd; the read must succeed. */
+static uint8_t *view_of(struct kfile *kf, size_t *len)
+{
+	size_t n = (size_t)kfile_size(kf), got;
+	uint8_t *buf = malloc(n + 1);
+	int r = kfile_read(kf, buf, n + 1, 0, &got);
+
+	ck_assert_msg(r == 0, "file unreadable after call %ld failed: %s",
+		      fault_at, strerror(-r));
+	ck_assert_uint_eq(got, n);
+	*len = n;
+	return buf;
+}
+
+static bool same(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
+}
+
+static int count_temps(void)
+{
+	DIR *d = opendir(th.dir);
+	struct dirent *e;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)))
+		n += strncmp(e->d_name, ".kmsfs-tmp-", 11) == 0;
+	closedir(d);
+	return n;
+}
+
+/* One random operation on kf (model updated as if it succeeded); returns
+ * kfile's result.  *op_out says which kind it was. */
+static int faulty_op(struct kfile **kf, uint8_t **model, size_t *len,
+		     unsigned *seed, unsigned *op_out)
+{
+	unsigned op = (unsigned)rand_r(seed) % 10;
+	size_t off, n;
+	int r;
+
+	*op_out = op;
+	if (op < 5) {
+		off = (size_t)rand_r(seed) % (*len + 70000);
+		n = 1 + (size_t)rand_r(seed) % 100000;
+		if (op == 0)
+			off = *len;
+		if (off + n > *len) {
+			*model = realloc(*model, off + n);
+			memset(*model + *len, 0, off + n - *len);
+			*len = off + n;
+		}
+		for (size_t i = 0; i < n; i++)
+			(*model)[off + i] = (uint8_t)rand_r(seed);
+		return kfile_write(*kf, *model + off, n, off);
+	}
+	if (op < 7) {
+		n = (size_t)rand_r(seed) % (*len + 70000 + 1);
+		if (n > *len) {
+			*model = realloc(*model, n);
+			memset(*model + *len, 0, n - *len);
+		}
+		*len = n;
+		return kfile_truncate(*kf, n);
+	}
+	if (op < 9)
+		return kfile_commit(*kf, op == 8);
+	r = kfile_commit(*kf, false);
+	fault_counting = false;
+	kfile_close(*kf);
+	*kf = open_kf(false);
+	return r;
+}
+
+/* The states the file went through since its last explicit commit:
+ * kfile also commits by itself (a write behind the frontier, a
+ * truncation below it), and a failed session falls back to such a
+ * commit. */
+struct history {
+	uint8_t *data[64];
+	size_t len[64];
+	int n;
+};
+
+static void hist_add(struct history *h, const uint8_t *d, size_t len)
+{
+	ck_assert_int_lt(h->n, 64);
+	h->data[h->n] = malloc(len + 1);
+	memcpy(h->data[h->n], d, len);
+	h->len[h->n++] = len;
+}
+
+static void hist_clear(struct history *h)
+{
+	while (h->n > 0)
+		free(h->data[--h->n]);
+}
+
+static bool hist_has(const struct history *h, const uint8_t *d, size_t len)
+{
+	for (int i = 0; i < h->n; i++)
+		if (same(h->data[i], h->len[i], d, len))
+			return true;
+	return false;
+}
+
+/*
+ * The model with call number `at` failing (-1: none); returns how many
+ * calls kfile made.  After a failed operation the file must read as one
+ * of the states it may fall back to (after the operation, a state since
+ * the last commit, empty), and the test goes on from what it reads.
+ */
+static long run_faulty(unsigned seed, long at, int err)
+{
+	struct history h = {.n = 0};
+	uint8_t *model = malloc(1), *view;
+	size_t len = 0, vlen;
+	struct kfile *kf;
+	unsigned op;
+	int r;
+
+	unlinkat(th.dirfd, th.name, 0);
+	fault_at = at;
+	fault_calls = 0;
+	fault_fired = false;
+	fault_errno = err;
+	kf = open_kf(true);
+	hist_add(&h, model, 0);
+	for (int step = 0; step < 24; step++) {
+		hist_add(&h, model, len);
+		fault_counting = true;
+		r = faulty_op(&kf, &model, &len, &seed, &op);
+		fault_counting = false;
+		if (r) {
+			ck_assert_msg(fault_fired, "error %d without a fault",
+				      r);
+			view = view_of(kf, &vlen);
+			ck_assert_msg(same(view, vlen, model, len) ||
+					  hist_has(&h, view, vlen) || vlen == 0,
+				      "call %ld failed (op %u, r %d): the file "
+				      "reads as none of the states it may fall "
+				      "back to (%zu bytes, model %zu)",
+				      at, op, r, vlen, len);
+			free(model);
+			model = view;
+			len = vlen;
+		} else if (op >= 7) {
+			check_backing(model, len);
+			hist_clear(&h);
+		}
+		check_view(kf, model, len);
+	}
+	r = kfile_commit(kf, true);
+	ck_assert(r == 0 || fault_fired);
+	kfile_close(kf);
+	check_backing(model, len);
+	kf = open_kf(false);
+	check_view(kf, model, len);
+	kfile_close(kf);
+	ck_assert_int_eq(count_temps(), 0);
+	hist_clear(&h);
+	free(model);
+	return fault_calls;
+}
+
+START_TEST(test_faults_keep_nonces_and_files)
+{
+	static const int errs[] = {ENOSPC, EIO};
+	unsigned seed = 2000 + (unsigned)_i / 2;
+	int err = errs[_i % 2];
+	long total;
+
+	th.refuse_rename = _i >= 4; /* the copy-back path */
+	total = run_faulty(seed, -1, err);
+	ck_assert_int_gt(total, 10);
+	fprintf(stderr, "fault seam: seed %u, %ld calls\n", seed, total);
+	for (long at = 0; at < total; at++)
+		run_faulty(seed, at, err);
+	fault_at = -1;
+}
+END_TEST
+
 static Suite *file_suite(void)
 {
 	Suite *s = suite_create("file");
@@ -425,6 +772,9 @@ static Suite *file_suite(void)
 	tcase_add_test(tc, test_truncated_at_chunk_boundary);
 	tcase_add_test(tc, test_plaintext_file_refused_but_replaceable);
 	tcase_add_test(tc, test_readonly_refuses_writes);
+	tcase_add_test(tc, test_failed_write_retry_uses_fresh_iv);
+	tcase_add_test(tc, test_failed_new_file_left_readable);
+	tcase_add_loop_test(tc, test_faults_keep_nonces_and_files, 0, 6);
 	suite_add_tcase(s, tc);
 	return s;
 }
