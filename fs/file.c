@@ -498,11 +498,21 @@ static int copy_back(struct kfile *kf)
 	return r;
 }
 
-/* Publish the finished new version. */
-static int sess_publish(struct kfile *kf, bool sync)
+/* Did a rename put another file in place of fd's only name? */
+static bool renamed_away(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && st.st_nlink == 0;
+}
+
+/* Publish the finished new version.  *done: it is the file now (also
+ * when an error follows: the data was written, a sync failed). */
+static int sess_publish(struct kfile *kf, bool sync, bool *done)
 {
 	int r = 0;
 
+	*done = kf->inplace;
 	if (kf->inplace)
 		return sync && fdatasync(kf->wfd) < 0 ? -EIO : 0;
 	if (fsync(kf->wfd) < 0)
@@ -510,16 +520,19 @@ static int sess_publish(struct kfile *kf, bool sync)
 	r = kf->host->replace(kf->host->ctx, kf->tmpname, kf->wfd);
 	if (r == -ENOTSUP) {
 		r = copy_back(kf);
-		if (!r)
+		if (!r) {
 			drop_temp(kf);
+			*done = true;
+		}
 		return r;
 	}
-	if (r)
+	if (r && !renamed_away(kf->fd))
 		return r;
 	close(kf->fd);
 	kf->fd = kf->wfd;
 	kf->wfd = -1;
-	return 0;
+	*done = true;
+	return r;
 }
 
 /* A new file written in place failed: leave a valid empty file under a
@@ -579,6 +592,7 @@ static int fail_session(struct kfile *kf, int r)
 /* Seal what is left and publish the session as the committed version. */
 static int finish_locked(struct kfile *kf, bool sync)
 {
+	bool done = false;
 	int r = 0;
 
 	if (!kf->session)
@@ -586,9 +600,13 @@ static int finish_locked(struct kfile *kf, bool sync)
 	while (!r && kf->frontier <= kf->wsize / CHUNK)
 		r = seal_frontier(kf);
 	if (!r)
-		r = sess_publish(kf, sync);
-	if (r)
+		r = sess_publish(kf, sync, &done);
+	if (!done)
 		return fail_session(kf, r);
+	if (r)
+		log_err("%s: the new version is in place, but syncing it "
+			"failed: %s",
+			kf->label, strerror(-r));
 	if (kf->v1plain) {
 		secret_wipe(kf->v1plain, kf->size);
 		free(kf->v1plain);
@@ -601,7 +619,7 @@ static int finish_locked(struct kfile *kf, bool sync)
 	kf->empty = false;
 	kf->session = false;
 	kf->wfd = -1;
-	return 0;
+	return r;
 }
 
 int kfile_commit(struct kfile *kf, bool sync)

@@ -272,6 +272,7 @@ static int host_replace(void *ctx, const char *tmpname, int tmpfd)
 	struct kinode *in = ctx;
 	struct kfs *fs = in->fs;
 	struct stat cur, named;
+	bool renamed = false;
 	int r = -ENOTSUP;
 
 	pthread_mutex_lock(&fs->ns_lock);
@@ -292,12 +293,13 @@ static int host_replace(void *ctx, const char *tmpname, int tmpfd)
 			strerror(-r));
 		goto out;
 	}
+	renamed = true;
 	r = rekey(fs, in, tmpfd);
 	if (fsync(in->tmp_dirfd) < 0 && !r)
 		r = -EIO;
 out:
 	pthread_mutex_unlock(&fs->ns_lock);
-	if (r != -ENOTSUP) {
+	if (renamed) { /* else host_discard still needs it */
 		close(in->tmp_dirfd);
 		in->tmp_dirfd = -1;
 	}

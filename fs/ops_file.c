@@ -69,6 +69,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	struct kfs *fs = kfs_of(req);
 	const struct cf_key *key;
 	struct fuse_entry_param e;
+	bool created;
 	int r, fd;
 
 	if (chain_name_reserved(name)) {
@@ -81,10 +82,13 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		reply_err(req, r);
 		return;
 	}
+	/* O_EXCL tells whether this call made the name, so that a failure
+	 * below removes it instead of leaving an empty backing file. */
 	fd = openat(p->fd, name,
-		    O_CREAT | O_RDWR | O_NOFOLLOW | O_CLOEXEC |
-			(fi->flags & O_EXCL),
-		    mode);
+		    O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC, mode);
+	created = fd >= 0;
+	if (fd < 0 && errno == EEXIST && !(fi->flags & O_EXCL))
+		fd = openat(p->fd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		fuse_reply_err(req, errno);
 		return;
@@ -98,6 +102,8 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		if (r)
 			inode_forget(fs, node(req, e.ino), 1);
 	}
+	if (r && created)
+		unlinkat(p->fd, name, 0);
 	if (r)
 		reply_err(req, r);
 	else

@@ -71,14 +71,19 @@ static long fault_calls;    /* calls counted so far */
 static long fault_at = -1;  /* the call that fails; -1: none */
 static int fault_errno = EIO;
 static bool fault_fired;
+static const char *fault_only; /* count only calls of this function */
 
-static bool fault_now(void)
+static bool fault_call(const char *fn)
 {
-	if (!fault_counting || fault_calls++ != fault_at)
+	if (!fault_counting || (fault_only && strcmp(fn, fault_only) != 0))
+		return false;
+	if (fault_calls++ != fault_at)
 		return false;
 	fault_fired = true;
 	return true;
 }
+
+#define fault_now() fault_call(__func__ + sizeof("__wrap_") - 1)
 
 ssize_t __real_pwrite(int fd, const void *buf, size_t n, off_t off);
 ssize_t __wrap_pwrite(int fd, const void *buf, size_t n, off_t off);
@@ -233,6 +238,7 @@ static void setup(void)
 	nseals = 0;
 	fault_at = -1;
 	fault_counting = false;
+	fault_only = NULL;
 }
 
 static void teardown(void)
@@ -710,8 +716,10 @@ static long run_faulty(unsigned seed, long at, int err)
 		r = faulty_op(&kf, &model, &len, &seed, &op);
 		fault_counting = false;
 		if (r) {
-			ck_assert_msg(fault_fired, "error %d without a fault",
-				      r);
+			ck_assert_msg(
+			    fault_fired,
+			    "error %d without a fault (at %ld, op %u, step %d)",
+			    r, at, op, step);
 			view = view_of(kf, &vlen);
 			ck_assert_msg(same(view, vlen, model, len) ||
 					  hist_has(&h, view, vlen) || vlen == 0,
@@ -758,6 +766,62 @@ START_TEST(test_faults_keep_nonces_and_files)
 }
 END_TEST
 
+/* A file with several links is rewritten through a temporary and copied
+ * back; a full disk must fail before the old inode changes. */
+START_TEST(test_copyback_full_disk_keeps_original)
+{
+	uint8_t *data = pattern(300000, 5);
+	struct kfile *kf = open_kf(true);
+
+	th.refuse_rename = true;
+	write_all(kf, data, 200000, 65536);
+	ck_assert_int_eq(kfile_commit(kf, false), 0);
+	kfile_close(kf);
+	kf = open_kf(false);
+	ck_assert_int_eq(kfile_write(kf, data + 200000, 100000, 200000), 0);
+	fault_errno = ENOSPC;
+	fault_only = "fallocate";
+	fault_calls = 0;
+	fault_at = 0;
+	fault_counting = true;
+	ck_assert_int_eq(kfile_commit(kf, false), -ENOSPC);
+	fault_counting = false;
+	check_view(kf, data, 200000);
+	kfile_close(kf);
+	check_backing(data, 200000);
+	ck_assert_int_eq(count_temps(), 0);
+	free(data);
+}
+END_TEST
+
+/* The temporary's descriptor has one owner: a failed copy into the old
+ * inode is tried once more and closes it once (the close wrapper fails
+ * the test on a second close). */
+START_TEST(test_copyback_failure_closes_temp_once)
+{
+	uint8_t *data = pattern(100000, 6);
+	struct kfile *kf = open_kf(true);
+
+	th.refuse_rename = true;
+	write_all(kf, data, 100000, 65536);
+	ck_assert_int_eq(kfile_commit(kf, false), 0);
+	memset(data + 5, 0xab, 10);
+	ck_assert_int_eq(kfile_write(kf, data + 5, 10, 5), 0);
+	fault_only = "fsync";
+	fault_calls = 0;
+	fault_at = 1; /* 0: the temporary's, 1: the old inode's after copy */
+	fault_counting = true;
+	ck_assert_int_eq(kfile_commit(kf, false), 0);
+	fault_counting = false;
+	ck_assert(fault_fired);
+	check_view(kf, data, 100000);
+	kfile_close(kf);
+	check_backing(data, 100000);
+	ck_assert_int_eq(count_temps(), 0);
+	free(data);
+}
+END_TEST
+
 static Suite *file_suite(void)
 {
 	Suite *s = suite_create("file");
@@ -774,6 +838,8 @@ static Suite *file_suite(void)
 	tcase_add_test(tc, test_readonly_refuses_writes);
 	tcase_add_test(tc, test_failed_write_retry_uses_fresh_iv);
 	tcase_add_test(tc, test_failed_new_file_left_readable);
+	tcase_add_test(tc, test_copyback_full_disk_keeps_original);
+	tcase_add_test(tc, test_copyback_failure_closes_temp_once);
 	tcase_add_loop_test(tc, test_faults_keep_nonces_and_files, 0, 6);
 	suite_add_tcase(s, tc);
 	return s;
