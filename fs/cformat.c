@@ -104,8 +104,8 @@ int cf_header_parse(const uint8_t *buf, size_t len, int *version_out,
 		return -EBADMSG;
 	if (len < CF_HEADER_SIZE)
 		return -EPROTO;
-	version = buf[CF_PREAMBLE_LEN];
-	if (version != CF_V1 && version != CF_V2)
+	version = buf[CF_VERSION_OFFSET];
+	if (version != CF_V1 && version != CF_V2 && version != CF_V2_OPEN)
 		return -ENOTSUP;
 	*version_out = version;
 	memcpy(iv_out, buf + CF_PREAMBLE_LEN + 1, CF_IV_SIZE);
@@ -151,14 +151,20 @@ static int gcm_update(EVP_CIPHER_CTX *ctx, const uint8_t *in, size_t len,
 	return 0;
 }
 
+/* What one GCM message authenticates besides its text. */
+struct aad {
+	const uint8_t *p;
+	size_t len;
+};
+
 /*
- * One GCM message without AAD.  enc: tag receives the tag; otherwise tag
- * is checked and out is wiped when it does not match, so that no caller
- * can use unauthenticated plaintext by mistake.
+ * One GCM message.  enc: tag receives the tag; otherwise tag is checked
+ * and out is wiped when it does not match, so that no caller can use
+ * unauthenticated plaintext by mistake.
  */
 static int gcm_crypt(const struct cf_key *k, const uint8_t nonce[CF_IV_SIZE],
-		     int enc, const uint8_t *in, size_t len, uint8_t *out,
-		     uint8_t tag[CF_TAG_SIZE])
+		     int enc, struct aad aad, const uint8_t *in, size_t len,
+		     uint8_t *out, uint8_t tag[CF_TAG_SIZE])
 {
 	uint8_t fin[EVP_MAX_BLOCK_LENGTH];
 	EVP_CIPHER_CTX *ctx;
@@ -172,6 +178,10 @@ static int gcm_crypt(const struct cf_key *k, const uint8_t nonce[CF_IV_SIZE],
 		goto out;
 	if (!enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, CF_TAG_SIZE,
 					tag) != 1)
+		goto out;
+	if (aad.len &&
+	    (aad.len > INT_MAX ||
+	     EVP_CipherUpdate(ctx, NULL, &outl, aad.p, (int)aad.len) != 1))
 		goto out;
 	r = gcm_update(ctx, in, len, out);
 	if (r)
@@ -190,6 +200,8 @@ out:
 	return r;
 }
 
+static const struct aad no_aad = {NULL, 0};
+
 int cf_seal_chunk(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
 		  uint64_t idx, const uint8_t *plain, size_t len, uint8_t *out)
 {
@@ -198,7 +210,7 @@ int cf_seal_chunk(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
 	if (len > CF_CHUNK_SIZE)
 		return -EINVAL;
 	cf_chunk_nonce(iv, idx, nonce);
-	return gcm_crypt(k, nonce, 1, plain, len, out, out + len);
+	return gcm_crypt(k, nonce, 1, no_aad, plain, len, out, out + len);
 }
 
 int cf_open_chunk(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
@@ -216,7 +228,35 @@ int cf_open_chunk(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
 	/* Copy the tag first: plain_out may alias ct (in-place open). */
 	memcpy(tag, ct + ctlen - CF_TAG_SIZE, CF_TAG_SIZE);
 	cf_chunk_nonce(iv, idx, nonce);
-	return gcm_crypt(k, nonce, 0, ct, ctlen - CF_TAG_SIZE, plain_out, tag);
+	return gcm_crypt(k, nonce, 0, no_aad, ct, ctlen - CF_TAG_SIZE,
+			 plain_out, tag);
+}
+
+int cf_seal_record(const struct cf_key *k, const uint8_t nonce[CF_IV_SIZE],
+		   const uint8_t *aad, size_t aadlen, const uint8_t *plain,
+		   size_t len, uint8_t *out)
+{
+	struct aad a = {aad, aadlen};
+
+	if (len > CF_CHUNK_SIZE)
+		return -EINVAL;
+	return gcm_crypt(k, nonce, 1, a, plain, len, out, out + len);
+}
+
+int cf_open_record(const struct cf_key *k, const uint8_t nonce[CF_IV_SIZE],
+		   const uint8_t *aad, size_t aadlen, const uint8_t *ct,
+		   size_t ctlen, uint8_t *plain_out)
+{
+	struct aad a = {aad, aadlen};
+	uint8_t tag[CF_TAG_SIZE];
+
+	if (ctlen < CF_TAG_SIZE)
+		return -EBADMSG;
+	if (ctlen > CF_CHUNK_CT_SIZE)
+		return -EINVAL;
+	memcpy(tag, ct + ctlen - CF_TAG_SIZE, CF_TAG_SIZE);
+	return gcm_crypt(k, nonce, 0, a, ct, ctlen - CF_TAG_SIZE, plain_out,
+			 tag);
 }
 
 int cf_open_v1(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
@@ -227,7 +267,8 @@ int cf_open_v1(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
 	if (bodylen < CF_TAG_SIZE)
 		return -EBADMSG;
 	memcpy(tag, body + bodylen - CF_TAG_SIZE, CF_TAG_SIZE);
-	return gcm_crypt(k, iv, 0, body, bodylen - CF_TAG_SIZE, plain_out, tag);
+	return gcm_crypt(k, iv, 0, no_aad, body, bodylen - CF_TAG_SIZE,
+			 plain_out, tag);
 }
 
 /* The stream helpers report any descriptor failure as -EIO. */
@@ -354,6 +395,8 @@ int cf_decrypt_fd(const struct cf_key *k, int in_fd, int out_fd)
 	r = cf_header_parse(hdr, got, &version, iv);
 	if (r)
 		return r;
+	if (version == CF_V2_OPEN)
+		return -ENOTSUP; /* unfinished: only a kfile can read it */
 	if (version == CF_V1)
 		return decrypt_v1(k, iv, in_fd, out_fd);
 	return decrypt_v2(k, iv, in_fd, out_fd);

@@ -28,6 +28,13 @@
 #define CF_CHUNK_CT_SIZE (CF_CHUNK_SIZE + CF_TAG_SIZE) /* 65552 */
 #define CF_V1 1
 #define CF_V2 2
+/* kmsfs's mark on a v2 file it has not finished writing (not
+ * CockroachDB's): v2's layout without the final chunk, the unfinished
+ * last chunk kept elsewhere (fs/journal.h).  CockroachDB refuses the
+ * unknown version, so an unfinished file never passes for a complete one.
+ * Byte CF_VERSION_OFFSET of the header. */
+#define CF_V2_OPEN 0x82
+#define CF_VERSION_OFFSET CF_PREAMBLE_LEN
 
 /* A prepared AES-256-GCM key.  Created from a 32-byte secret. */
 struct cf_key;
@@ -52,9 +59,10 @@ uint64_t cf_chunk_count(uint64_t plain);
 void cf_header_build(const uint8_t iv[CF_IV_SIZE], uint8_t out[CF_HEADER_SIZE]);
 
 /* Parse a header.  len is how many bytes buf holds (may be < 20).
- * Returns 0 and fills version/iv, or -EBADMSG (no preamble: "does not
- * appear to be encrypted"), -EPROTO (preamble ok but shorter than 20
- * bytes: "invalid encryption header"), -ENOTSUP (unknown version). */
+ * Returns 0 and fills version (CF_V1, CF_V2 or CF_V2_OPEN)/iv, or
+ * -EBADMSG (no preamble: "does not appear to be encrypted"), -EPROTO
+ * (preamble ok but shorter than 20 bytes: "invalid encryption header"),
+ * -ENOTSUP (unknown version). */
 int cf_header_parse(const uint8_t *buf, size_t len, int *version_out,
 		    uint8_t iv_out[CF_IV_SIZE]);
 
@@ -77,6 +85,19 @@ int cf_seal_chunk(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
 int cf_open_chunk(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
 		  uint64_t idx, const uint8_t *ct, size_t ctlen,
 		  uint8_t *plain_out);
+
+/* kmsfs's own sealed record (not CockroachDB's format; fs/journal.c):
+ * one GCM message under nonce, which must be a fresh random IV, that also
+ * authenticates aad[0..aadlen).  len <= CF_CHUNK_SIZE; out holds len +
+ * CF_TAG_SIZE bytes.  Returns 0, -EINVAL or -EIO. */
+int cf_seal_record(const struct cf_key *k, const uint8_t nonce[CF_IV_SIZE],
+		   const uint8_t *aad, size_t aadlen, const uint8_t *plain,
+		   size_t len, uint8_t *out);
+/* Open such a record: ct[0..ctlen) is the ciphertext and its tag; writes
+ * ctlen - 16 bytes to plain_out.  0, -EBADMSG or -EINVAL. */
+int cf_open_record(const struct cf_key *k, const uint8_t nonce[CF_IV_SIZE],
+		   const uint8_t *aad, size_t aadlen, const uint8_t *ct,
+		   size_t ctlen, uint8_t *plain_out);
 
 /* v1: one GCM message over the whole body.  body is everything after the
  * 20-byte header; writes bodylen - 16 bytes to plain_out. 0 / -EBADMSG. */

@@ -306,6 +306,41 @@ out:
 	return r;
 }
 
+/* A new file a full disk left with nothing valid in it goes. */
+static int host_remove(void *ctx)
+{
+	struct kinode *in = ctx;
+	struct kfs *fs = in->fs;
+	struct stat st;
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&fs->ns_lock);
+	if (in->parent &&
+	    fstatat(in->parent->fd, in->name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    st.st_dev == in->dev && st.st_ino == in->ino)
+		r = unlinkat(in->parent->fd, in->name, 0) < 0 ? -errno : 0;
+	if (!r)
+		set_name_locked(fs, in, NULL, NULL);
+	pthread_mutex_unlock(&fs->ns_lock);
+	return r;
+}
+
+/* The directory of the file's name, for its journal. */
+static int host_dirfd(void *ctx)
+{
+	struct kinode *in = ctx;
+	int fd = -ENOENT;
+
+	pthread_mutex_lock(&in->fs->ns_lock);
+	if (in->parent) {
+		fd = openat(in->parent->fd, ".",
+			    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		fd = fd < 0 ? -errno : fd;
+	}
+	pthread_mutex_unlock(&in->fs->ns_lock);
+	return fd;
+}
+
 static void host_discard(void *ctx, const char *tmpname)
 {
 	struct kinode *in = ctx;
@@ -355,6 +390,8 @@ static int inode_new(struct kfs *fs, struct kinode *parent, const char *name,
 	in->host.mktemp = host_mktemp;
 	in->host.replace = host_replace;
 	in->host.discard = host_discard;
+	in->host.dirfd = host_dirfd;
+	in->host.remove = host_remove;
 	pthread_mutex_init(&in->lock, NULL);
 	*out = in;
 	return 0;
@@ -540,7 +577,7 @@ int inode_release_file(struct kfs *fs, struct kinode *in)
 	(void)fs;
 	pthread_mutex_lock(&in->lock);
 	if (in->nopen && --in->nopen == 0 && in->kf) {
-		r = kfile_commit(in->kf, false);
+		r = kfile_commit(in->kf);
 		kfile_close(in->kf);
 		in->kf = NULL;
 	}

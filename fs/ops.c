@@ -151,7 +151,7 @@ static int set_size(struct kfs *fs, struct kinode *in,
 		return r;
 	r = kfile_truncate(kf, (uint64_t)size);
 	if (!r)
-		r = kfile_commit(kf, false);
+		r = kfile_commit(kf);
 	inode_release_file(fs, in);
 	return r;
 }

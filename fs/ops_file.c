@@ -153,10 +153,9 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	/* Only a writer's close publishes: a reader closing must not cut a
-	 * streaming writer's session (that would force a re-encryption). */
-	reply_err(req,
-		  hnd(fi)->writable ? kfile_commit(hnd(fi)->kf, false) : 0);
+	/* A writer's close checkpoints (the last close finishes the file,
+	 * see inode_release_file); a reader's close touches nothing. */
+	reply_err(req, hnd(fi)->writable ? kfile_sync(hnd(fi)->kf, false) : 0);
 }
 
 void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -175,7 +174,7 @@ void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 {
 	(void)ino;
 	(void)datasync;
-	reply_err(req, kfile_commit(hnd(fi)->kf, true));
+	reply_err(req, kfile_sync(hnd(fi)->kf, true));
 }
 
 void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,

@@ -18,6 +18,7 @@
 
 #include "../lib/harden.h"
 #include "../lib/log.h"
+#include "recover.h"
 
 /* --- mounting ---------------------------------------------------------- */
 
@@ -97,6 +98,10 @@ int kfs_mount(const struct kfs_options *o)
 		goto out;
 	if (keycache_check_store(fs->kc, fs->rootfd))
 		goto out;
+	/* What a crash left behind (fs/recover.h); logged per file. */
+	if (recover_store(fs->rootfd, prof, fs->kc, NULL))
+		log_warn("could not sweep %s for interrupted writes",
+			 o->backing);
 	if (build_args(o, &args))
 		goto out;
 	se = fuse_session_new(&args, &kmsfs_ops, sizeof(kmsfs_ops), fs);

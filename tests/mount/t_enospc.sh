@@ -9,8 +9,10 @@
 #  2. New files are copied in until the disk is full: each one reads back
 #     what was written, or (the one that hit the full disk) is absent or a
 #     valid file holding a prefix of it.
-#  3. The backing store is well-formed (crdb.py check-tree: no empty or
-#     half-written file, no temporary left) and no IV was used twice.
+#  3. After a remount with space again (which finishes files a full disk
+#     left unfinished), the backing store is well-formed (crdb.py
+#     check-tree: no empty or half-written file, no temporary or journal
+#     left) and no IV was used twice.
 #  4. With space again, the append works through both names.
 . "$(dirname "$0")/lib.sh"
 
@@ -91,9 +93,20 @@ for ((i = 1; i <= 20; i++)); do
 done
 note "$full of 20 new files hit the full disk"
 
-# 3. the store
+# 3. the store, once the next mount (with space again) has finished what
+# a full disk interrupted
 kumount "$MNT"
 rm -f "$STORE/lost+found/fill"
+kmount "$STORE" "$MNT"
+for ((i = 1; i <= 20; i++)); do
+	f=$MNT/c1/n.$i
+	[[ -e $f ]] || continue
+	cat "$f" >"$T/got" 2>"$T/err" || fail "n.$i unreadable after remount"
+	n=$(stat -c %s "$T/got")
+	cmp -s -n "$n" "$T/got" "$T/n.$i" || fail "n.$i changed after remount"
+done
+kumount "$MNT"
+ls -A "$STORE/c1" | grep -q "^\.kmsfs-tmp-" && fail "temporary or journal left"
 mkdir "$T/copy"
 cp -a "$STORE/c1" "$T/copy/"
 crdb check-tree --passphrase-file "$PASS" "$T/copy" >"$T/check" ||
