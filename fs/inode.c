@@ -470,15 +470,20 @@ static int header_version(struct kinode *in, const struct stat *st)
 
 int inode_stat(struct kfs *fs, struct kinode *in, struct stat *st)
 {
+	bool reg = in->type == S_IFREG;
 	uint64_t n;
+	int r = 0;
 
 	(void)fs;
+	/* A regular file's size is read under its lock: the last release
+	 * may be finishing it (its backing size changes) right now. */
+	if (reg)
+		pthread_mutex_lock(&in->lock);
 	if (fstatat(in->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
-		return -errno;
-	if (!S_ISREG(st->st_mode))
-		return 0;
+		r = -errno;
+	if (r || !reg || !S_ISREG(st->st_mode))
+		goto out;
 	n = (uint64_t)st->st_size;
-	pthread_mutex_lock(&in->lock);
 	if (in->kf)
 		st->st_size = (off_t)kfile_size(in->kf);
 	else if (n >= CF_HEADER_SIZE + CF_TAG_SIZE &&
@@ -486,8 +491,10 @@ int inode_stat(struct kfs *fs, struct kinode *in, struct stat *st)
 		st->st_size = (off_t)(n - CF_HEADER_SIZE - CF_TAG_SIZE);
 	else
 		st->st_size = (off_t)kfile_stat_size(n);
-	pthread_mutex_unlock(&in->lock);
-	return 0;
+out:
+	if (reg)
+		pthread_mutex_unlock(&in->lock);
+	return r;
 }
 
 /* --- open files ------------------------------------------------------- */
@@ -581,6 +588,22 @@ int inode_release_file(struct kfs *fs, struct kinode *in)
 		kfile_close(in->kf);
 		in->kf = NULL;
 	}
+	pthread_mutex_unlock(&in->lock);
+	return r;
+}
+
+int inode_set_times(struct kinode *in, const struct timespec tv[2])
+{
+	char proc[64];
+	int r;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", in->fd);
+	/* Under the inode lock: the last release cannot finish the file
+	 * between the two. */
+	pthread_mutex_lock(&in->lock);
+	r = utimensat(AT_FDCWD, proc, tv, 0) < 0 ? -errno : 0;
+	if (!r && in->kf)
+		kfile_set_times(in->kf, tv);
 	pthread_mutex_unlock(&in->lock);
 	return r;
 }
