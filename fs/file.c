@@ -296,6 +296,7 @@ int kfile_open(int fd, bool writable, const struct cf_key *key,
 	kf->jfd = -1;
 	kf->jdirfd = -1;
 	kf->writable = writable;
+	kf->times[0].tv_nsec = kf->times[1].tv_nsec = UTIME_OMIT;
 	kf->key = key;
 	kf->host = host;
 	r = kf_probe(kf);
@@ -544,6 +545,30 @@ int kfile_begin_new(struct kfile *kf)
 	return r;
 }
 
+void kfile_set_times(struct kfile *kf, const struct timespec tv[2])
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	pthread_rwlock_wrlock(&kf->lock);
+	for (int i = 0; i < 2; i++) {
+		if (tv[i].tv_nsec != UTIME_OMIT)
+			kf->times[i] = tv[i].tv_nsec == UTIME_NOW ? now : tv[i];
+	}
+	pthread_rwlock_unlock(&kf->lock);
+}
+
+/* The user's times again, after kmsfs wrote to the backing file. */
+static void keep_times(struct kfile *kf)
+{
+	if (kf->times[0].tv_nsec == UTIME_OMIT &&
+	    kf->times[1].tv_nsec == UTIME_OMIT)
+		return;
+	if (futimens(kf->fd, kf->times) < 0)
+		log_warn("%s: could not keep the times set on it: %s",
+			 kf->label, strerror(errno));
+}
+
 int kfile_write(struct kfile *kf, const uint8_t *buf, size_t len, uint64_t off)
 {
 	int r;
@@ -552,6 +577,7 @@ int kfile_write(struct kfile *kf, const uint8_t *buf, size_t len, uint64_t off)
 		return 0;
 	pthread_rwlock_wrlock(&kf->lock);
 	r = kf_write(kf, buf, len, off);
+	kf->times[1].tv_nsec = UTIME_OMIT; /* a write changes the mtime */
 	pthread_rwlock_unlock(&kf->lock);
 	return r;
 }
@@ -562,6 +588,7 @@ int kfile_truncate(struct kfile *kf, uint64_t size)
 
 	pthread_rwlock_wrlock(&kf->lock);
 	r = kf_truncate(kf, size);
+	kf->times[1].tv_nsec = UTIME_OMIT;
 	pthread_rwlock_unlock(&kf->lock);
 	return r;
 }
@@ -581,6 +608,7 @@ int kfile_sync(struct kfile *kf, bool durable)
 
 	pthread_rwlock_wrlock(&kf->lock);
 	r = report(kf, kf_checkpoint(kf, durable));
+	keep_times(kf);
 	pthread_rwlock_unlock(&kf->lock);
 	return r;
 }
@@ -591,6 +619,7 @@ int kfile_commit(struct kfile *kf)
 
 	pthread_rwlock_wrlock(&kf->lock);
 	r = report(kf, kf_finish(kf));
+	keep_times(kf);
 	pthread_rwlock_unlock(&kf->lock);
 	return r;
 }

@@ -47,6 +47,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "cformat.h"
 
@@ -94,6 +95,13 @@ int kfile_begin_new(struct kfile *kf);
 /* Does the backing file still wait to be finished (CF_V2_OPEN: it was
  * being written when kmsfs stopped, or a write to it failed)? */
 bool kfile_unfinished(struct kfile *kf);
+
+/* Times set on the open file (tv as for utimensat; UTIME_NOW and
+ * UTIME_OMIT allowed), which the caller also sets on the backing file:
+ * kept and set again after kmsfs's own later writes to the backing file
+ * (a flush, the last close), so that they survive close as on ext4.  A
+ * later write or truncation forgets the mtime (it changes the file). */
+void kfile_set_times(struct kfile *kf, const struct timespec tv[2]);
 
 /* Plaintext size, including an open session. */
 uint64_t kfile_size(struct kfile *kf);

@@ -24,6 +24,7 @@ struct kfile {
 	bool writable;
 	bool failed; /* a session failed: the last close does not retry */
 	int werr; /* error of a failed session, reported by the next commit */
+	struct timespec times[2]; /* set by the user (UTIME_OMIT: not) */
 
 	/* committed version: what the backing file fd holds */
 	int fd;

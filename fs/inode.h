@@ -104,5 +104,8 @@ struct kinode *inode_find(struct kfs *fs, dev_t dev, ino_t ino);
 int inode_open_file(struct kfs *fs, struct kinode *in, int flags, bool fresh,
 		    struct kfile **out);
 int inode_release_file(struct kfs *fs, struct kinode *in);
+/* utimensat on a regular file's backing file (tv as utimensat's), and
+ * on its open kfile, which sets them again after its own writes. */
+int inode_set_times(struct kinode *in, const struct timespec tv[2]);
 
 #endif

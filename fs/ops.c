@@ -170,6 +170,8 @@ static int set_times(struct kinode *in, const struct stat *attr, int valid)
 		tv[1].tv_nsec = UTIME_NOW;
 	else if (valid & FUSE_SET_ATTR_MTIME)
 		tv[1] = attr->st_mtim;
+	if (in->type == S_IFREG)
+		return inode_set_times(in, tv); /* also on its open file */
 	if (in->type == S_IFLNK) {
 		r = utimensat(in->fd, "", tv, AT_EMPTY_PATH);
 	} else {

@@ -731,6 +731,41 @@ START_TEST(test_failed_new_file_left_readable)
 }
 END_TEST
 
+/* Times set on the open file survive kfile's own later writes (flush,
+ * finish); a write after them moves the mtime again. */
+START_TEST(test_times_survive_close)
+{
+	const struct timespec tv[2] = {{1000000000, 5}, {1000000001, 7}};
+	uint8_t *data = pattern(100000, 8);
+	struct kfile *kf = open_kf(true);
+	struct stat st;
+
+	write_all(kf, data, 100000, 65536);
+	kfile_set_times(kf, tv);
+	ck_assert_int_eq(kfile_sync(kf, false), 0);
+	ck_assert_int_eq(fstatat(th.dirfd, "f", &st, 0), 0);
+	ck_assert(st.st_mtim.tv_sec == 1000000001 && st.st_mtim.tv_nsec == 7);
+	ck_assert_int_eq(kfile_commit(kf), 0);
+	ck_assert_int_eq(fstatat(th.dirfd, "f", &st, 0), 0);
+	ck_assert(st.st_mtim.tv_sec == 1000000001 && st.st_mtim.tv_nsec == 7);
+	ck_assert(st.st_atim.tv_sec == 1000000000 && st.st_atim.tv_nsec == 5);
+	/* a rewrite (new inode) gets them too */
+	ck_assert_int_eq(kfile_write(kf, data, 10, 3), 0);
+	kfile_set_times(kf, tv);
+	ck_assert_int_eq(kfile_commit(kf), 0);
+	ck_assert_int_eq(fstatat(th.dirfd, "f", &st, 0), 0);
+	ck_assert(st.st_mtim.tv_sec == 1000000001 && st.st_mtim.tv_nsec == 7);
+	/* set, then written: the write wins */
+	kfile_set_times(kf, tv);
+	ck_assert_int_eq(kfile_write(kf, data, 10, 99990), 0);
+	ck_assert_int_eq(kfile_commit(kf), 0);
+	ck_assert_int_eq(fstatat(th.dirfd, "f", &st, 0), 0);
+	ck_assert_int_gt(st.st_mtim.tv_sec, 1000000001);
+	kfile_close(kf);
+	free(data);
+}
+END_TEST
+
 /* --- the model under injected faults -------------------------------------- */
 
 /* The whole view of kf, malloc'd; the read must succeed. */
@@ -1044,6 +1079,7 @@ static Suite *file_suite(void)
 	tcase_add_test(tc, test_truncated_at_chunk_boundary);
 	tcase_add_test(tc, test_plaintext_file_refused_but_replaceable);
 	tcase_add_test(tc, test_readonly_refuses_writes);
+	tcase_add_test(tc, test_times_survive_close);
 	tcase_add_test(tc, test_failed_write_retry_uses_fresh_iv);
 	tcase_add_test(tc, test_failed_new_file_left_readable);
 	tcase_add_test(tc, test_copyback_full_disk_keeps_original);
