@@ -30,6 +30,11 @@ uint64_t kf_min(uint64_t a, uint64_t b)
 	return a < b ? a : b;
 }
 
+static uint64_t kf_max(uint64_t a, uint64_t b)
+{
+	return a > b ? a : b;
+}
+
 uint64_t kfile_stat_size(uint64_t cipher)
 {
 	uint64_t plain;
@@ -39,6 +44,19 @@ uint64_t kfile_stat_size(uint64_t cipher)
 	if (cipher < CF_HEADER_SIZE)
 		return 1;
 	return (cipher - CF_HEADER_SIZE) / CF_CHUNK_CT_SIZE * CHUNK + 1;
+}
+
+uint64_t kfile_stat_size_of(uint64_t cipher, int version)
+{
+	if (version == CF_V1)
+		return cipher >= CF_HEADER_SIZE + CF_TAG_SIZE
+			   ? cipher - CF_HEADER_SIZE - CF_TAG_SIZE
+			   : 1;
+	if (version == 0)
+		return kf_max(1, kfile_stat_size(cipher));
+	if (version == CF_V2_OPEN) /* its complete chunks, and more */
+		return (cipher - CF_HEADER_SIZE) / CF_CHUNK_CT_SIZE * CHUNK + 1;
+	return kfile_stat_size(cipher);
 }
 
 int kf_pread(int fd, uint8_t *buf, size_t len, off_t off, size_t *got)
@@ -129,6 +147,7 @@ void kf_forget_version(struct kfile *kf)
 	kf->empty = false;
 	kf->journal = false;
 	kf->size = 0;
+	kf->shown = 1;
 	kf->nfull = 0;
 }
 
@@ -253,6 +272,7 @@ int kf_probe(struct kfile *kf)
 	r = kf_pread(kf->fd, hdr, sizeof(hdr), 0, &got);
 	if (r)
 		return r;
+	kf->shown = kf_max(1, kfile_stat_size((uint64_t)st.st_size));
 	r = cf_header_parse(hdr, got, &kf->version, kf->iv);
 	if (r) {
 		kf->version = 0;
@@ -276,10 +296,11 @@ int kf_probe(struct kfile *kf)
 	return 0;
 }
 
-int kfile_open(int fd, bool writable, const struct cf_key *key,
+int kfile_open(int fd, unsigned flags, const struct cf_key *key,
 	       const struct kfile_host *host, const char *label,
 	       struct kfile **out)
 {
+	bool writable = flags & KFILE_WRITABLE;
 	struct kfile *kf = calloc(1, sizeof(*kf));
 	int r;
 
@@ -300,6 +321,14 @@ int kfile_open(int fd, bool writable, const struct cf_key *key,
 	kf->key = key;
 	kf->host = host;
 	r = kf_probe(kf);
+	if (!r && kf->bad && !writable && !(kf->empty && (flags & KFILE_NEW))) {
+		/* Nothing to read, nothing to replace it with: EIO now. */
+		if (kf->empty)
+			log_err("%s: empty backing file (an interrupted "
+				"write?); refusing to serve it",
+				kf->label);
+		r = kf->bad;
+	}
 	if (r) {
 		kf->fd = -1; /* the caller still owns fd on failure */
 		kfile_close(kf);
@@ -365,7 +394,7 @@ uint64_t kfile_size(struct kfile *kf)
 	uint64_t s;
 
 	pthread_rwlock_rdlock(&kf->lock);
-	s = kf->session ? kf->wsize : kf->size;
+	s = kf->session ? kf->wsize : kf->bad ? kf->shown : kf->size;
 	pthread_rwlock_unlock(&kf->lock);
 	return s;
 }

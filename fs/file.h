@@ -74,12 +74,20 @@ struct kfile_host {
 
 struct kfile;
 
-/* Take over fd (O_RDWR when writable, else O_RDONLY) of a backing file.
- * key and host must outlive the kfile; label names the file in logs.
- * A backing file of 0 bytes is taken as a new file (fresh); anything
- * else must carry a v1/v2 header, otherwise reads fail with -EBADMSG
- * (logged once) while a truncation to 0 still works.  -ENOMEM, -errno. */
-int kfile_open(int fd, bool writable, const struct cf_key *key,
+#define KFILE_WRITABLE 1u /* fd is O_RDWR: writes allowed */
+#define KFILE_NEW 2u	  /* the caller just created the (empty) file */
+
+/* Take over fd (O_RDWR with KFILE_WRITABLE, else O_RDONLY) of a backing
+ * file.  key and host must outlive the kfile; label names the file in
+ * logs.  A backing file of 0 bytes is written in place as a new file.
+ * A damaged file (0 bytes but not KFILE_NEW, no 'encrypt' header, a v1
+ * file that fails authentication) gives -EBADMSG (logged): at open when
+ * read-only, else on every read (its size shows as at least 1 byte, so
+ * that no reader takes it for an empty file), while a truncation to 0
+ * still replaces it.  With key NULL (no key for its chain), a file that
+ * is ciphertext gives -ENOKEY; its header is read once.  Also -ENOMEM,
+ * -errno. */
+int kfile_open(int fd, unsigned flags, const struct cf_key *key,
 	       const struct kfile_host *host, const char *label,
 	       struct kfile **out);
 /* Close without committing (call kfile_commit first). NULL ok. */
@@ -134,5 +142,11 @@ int kfile_commit(struct kfile *kf);
  * boundary) shows one byte past its last whole chunk, so that a reader
  * reaches the damage and gets EIO instead of a silently short file. */
 uint64_t kfile_stat_size(uint64_t cipher);
+/* The same for a backing file whose header's version byte is version
+ * (0: no 'encrypt' header; cipher >= 36): v1 has its own formula, a
+ * file that is not ciphertext never shows 0 bytes (a reader must reach
+ * the EIO), an unfinished one shows one byte past its complete chunks
+ * (its open kfile knows the rest). */
+uint64_t kfile_stat_size_of(uint64_t cipher, int version);
 
 #endif

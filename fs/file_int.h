@@ -34,6 +34,7 @@ struct kfile {
 	bool journal; /* CF_V2_OPEN: a journal of iv exists beside it */
 	uint8_t iv[CF_IV_SIZE];
 	uint64_t size;	  /* plaintext size (end unknown: one past nfull) */
+	uint64_t shown;	  /* bad: the size stat shows (at least 1) */
 	uint64_t nfull;	  /* CF_V2_OPEN: complete chunks in fd */
 	uint8_t *ctail;	  /* CF_V2_OPEN: chunk nfull; NULL: end unknown */
 	uint8_t *v1plain; /* whole plaintext of a v1 file */

@@ -486,9 +486,9 @@ int inode_stat(struct kfs *fs, struct kinode *in, struct stat *st)
 	n = (uint64_t)st->st_size;
 	if (in->kf)
 		st->st_size = (off_t)kfile_size(in->kf);
-	else if (n >= CF_HEADER_SIZE + CF_TAG_SIZE &&
-		 header_version(in, st) == CF_V1)
-		st->st_size = (off_t)(n - CF_HEADER_SIZE - CF_TAG_SIZE);
+	else if (n >= CF_HEADER_SIZE + CF_TAG_SIZE)
+		st->st_size =
+		    (off_t)kfile_stat_size_of(n, header_version(in, st));
 	else
 		st->st_size = (off_t)kfile_stat_size(n);
 out:
@@ -552,7 +552,9 @@ static int attach(struct kfs *fs, struct kinode *in, bool writable, bool fresh)
 	if (fd < 0)
 		return fd;
 	inode_label(in, label, sizeof(label));
-	r = kfile_open(fd, writable, key, &in->host, label, &in->kf);
+	r = kfile_open(
+	    fd, (writable ? KFILE_WRITABLE : 0) | (fresh ? KFILE_NEW : 0), key,
+	    &in->host, label, &in->kf);
 	if (r) {
 		close(fd);
 		return r;

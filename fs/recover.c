@@ -188,7 +188,7 @@ static int finish_file(struct sweep *s, int dirfd, int chainfd,
 		close(fd);
 		return -EINVAL;
 	}
-	r = kfile_open(fd, true, key, &host, label, &kf);
+	r = kfile_open(fd, KFILE_WRITABLE, key, &host, label, &kf);
 	if (r) {
 		close(fd);
 		return r;

@@ -301,7 +301,8 @@ static struct kfile *open_kf(bool create)
 	    openat(th.dirfd, th.name, O_RDWR | (create ? O_CREAT : 0), 0600);
 
 	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(kfile_open(fd, true, key, &host, th.name, &kf), 0);
+	ck_assert_int_eq(
+	    kfile_open(fd, KFILE_WRITABLE, key, &host, th.name, &kf), 0);
 	if (create)
 		ck_assert_int_eq(kfile_begin_new(kf), 0);
 	return kf;
@@ -415,7 +416,7 @@ static void check_crash_view(const uint8_t *model, size_t len)
 	int fd = openat(th.dirfd, th.name, O_RDONLY);
 
 	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(kfile_open(fd, false, key, &host, th.name, &kf), 0);
+	ck_assert_int_eq(kfile_open(fd, 0, key, &host, th.name, &kf), 0);
 	check_view(kf, model, len);
 	kfile_close(kf);
 }
@@ -670,7 +671,7 @@ START_TEST(test_readonly_refuses_writes)
 	ck_assert_int_eq(kfile_commit(kf), 0);
 	kfile_close(kf);
 	fd = openat(th.dirfd, "f", O_RDONLY);
-	ck_assert_int_eq(kfile_open(fd, false, key, &host, "f", &kf), 0);
+	ck_assert_int_eq(kfile_open(fd, 0, key, &host, "f", &kf), 0);
 	ck_assert_int_eq(kfile_write(kf, (const uint8_t *)"x", 1, 0), -EBADF);
 	ck_assert_int_eq(kfile_truncate(kf, 5), -EBADF);
 	kfile_close(kf);
@@ -762,6 +763,70 @@ START_TEST(test_times_survive_close)
 	ck_assert_int_eq(fstatat(th.dirfd, "f", &st, 0), 0);
 	ck_assert_int_gt(st.st_mtim.tv_sec, 1000000001);
 	kfile_close(kf);
+	free(data);
+}
+END_TEST
+
+/* A v1 file (one GCM message under the header's IV) of data[0..len). */
+static void write_v1(const char *name, const uint8_t *data, size_t len)
+{
+	uint8_t iv[CF_IV_SIZE] = {4, 5, 6}, *buf = malloc(len + 36);
+	char path[512];
+
+	cf_header_build(iv, buf);
+	buf[CF_VERSION_OFFSET] = CF_V1;
+	ck_assert_int_eq(
+	    __real_cf_seal_record(key, iv, NULL, 0, data, len, buf + 20), 0);
+	snprintf(path, sizeof(path), "%s/%s", th.dir, name);
+	ck_assert_int_eq(tl_write_file(path, buf, len + 36), 0);
+	free(buf);
+}
+
+/* Damaged backing files (0 bytes, plaintext, a cut v1 file) give EIO
+ * at a read-only open; opened for writing, every read fails and the
+ * size never shows 0 (a reader would take it for an empty file). */
+START_TEST(test_damaged_files_eio)
+{
+	static const char *names[] = {"empty", "plain36", "plain", "v1cut"};
+	uint8_t buf[100], *data = pattern(5000, 9);
+	struct kfile *kf;
+	char path[512];
+	size_t got;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/empty", th.dir);
+	ck_assert_int_eq(tl_write_file(path, "", 0), 0);
+	snprintf(path, sizeof(path), "%s/plain36", th.dir);
+	ck_assert_int_eq(tl_write_file(path, data, 36), 0);
+	snprintf(path, sizeof(path), "%s/plain", th.dir);
+	ck_assert_int_eq(tl_write_file(path, "hello, world\n", 13), 0);
+	write_v1("v1cut", data, 5000);
+	snprintf(path, sizeof(path), "%s/v1cut", th.dir);
+	ck_assert_int_eq(truncate(path, 36 + 4000), 0);
+	for (int i = 0; i < 4; i++) {
+		fd = openat(th.dirfd, names[i], O_RDONLY);
+		ck_assert_int_eq(kfile_open(fd, 0, key, &host, names[i], &kf),
+				 -EBADMSG);
+		close(fd);
+		fd = openat(th.dirfd, names[i], O_RDWR);
+		ck_assert_int_eq(
+		    kfile_open(fd, KFILE_WRITABLE, key, &host, names[i], &kf),
+		    0);
+		ck_assert_uint_ge(kfile_size(kf), 1);
+		ck_assert_int_eq(kfile_read(kf, buf, sizeof(buf), 0, &got),
+				 -EBADMSG);
+		ck_assert_int_eq(kfile_commit(kf), 0); /* left as it was */
+		kfile_close(kf);
+	}
+	/* keyless: a file that is not ciphertext is damaged, one that is
+	 * is a key problem */
+	fd = openat(th.dirfd, "plain", O_RDONLY);
+	ck_assert_int_eq(kfile_open(fd, 0, NULL, &host, "plain", &kf),
+			 -EBADMSG);
+	close(fd);
+	fd = openat(th.dirfd, "v1cut", O_RDONLY);
+	ck_assert_int_eq(kfile_open(fd, 0, NULL, &host, "v1cut", &kf), -ENOKEY);
+	close(fd);
 	free(data);
 }
 END_TEST
@@ -1080,6 +1145,7 @@ static Suite *file_suite(void)
 	tcase_add_test(tc, test_plaintext_file_refused_but_replaceable);
 	tcase_add_test(tc, test_readonly_refuses_writes);
 	tcase_add_test(tc, test_times_survive_close);
+	tcase_add_test(tc, test_damaged_files_eio);
 	tcase_add_test(tc, test_failed_write_retry_uses_fresh_iv);
 	tcase_add_test(tc, test_failed_new_file_left_readable);
 	tcase_add_test(tc, test_copyback_full_disk_keeps_original);
