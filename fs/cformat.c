@@ -15,8 +15,10 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -26,12 +28,12 @@
 
 /* EVP takes int lengths: feed a large v1 body in steps of this size. */
 #define GCM_STEP (1u << 30)
-/* A v1 file is one GCM message and must be held whole. */
-#define V1_MAX (SIZE_MAX / 4)
+#define SHA_LEN 32
 
 struct cf_key {
 	struct secret *key;
-	EVP_CIPHER *cipher;
+	EVP_CIPHER *cipher; /* AES-256-GCM */
+	EVP_CIPHER *ctr;    /* AES-256-CTR: GCM's key stream, for v1 reads */
 };
 
 int cf_key_new(const struct secret *key, struct cf_key **out)
@@ -46,7 +48,8 @@ int cf_key_new(const struct secret *key, struct cf_key **out)
 		return -ENOMEM;
 	k->key = secret_dup(key->bytes, key->len);
 	k->cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
-	if (!k->key || !k->cipher) {
+	k->ctr = EVP_CIPHER_fetch(NULL, "AES-256-CTR", NULL);
+	if (!k->key || !k->cipher || !k->ctr) {
 		cf_key_free(k);
 		return -ENOMEM;
 	}
@@ -60,6 +63,7 @@ void cf_key_free(struct cf_key *k)
 		return;
 	secret_free(k->key);
 	EVP_CIPHER_free(k->cipher);
+	EVP_CIPHER_free(k->ctr);
 	free(k);
 }
 
@@ -271,6 +275,148 @@ int cf_open_v1(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
 			 plain_out, tag);
 }
 
+/* --- v1 with bounded memory ---------------------------------------------- */
+
+struct cf_v1 {
+	uint8_t iv[CF_IV_SIZE];
+	uint64_t size;		  /* plaintext bytes */
+	uint8_t (*hash)[SHA_LEN]; /* of each 64 KiB of ciphertext */
+};
+
+static int sha256(const uint8_t *p, size_t len, uint8_t out[SHA_LEN])
+{
+	unsigned n = 0;
+
+	return EVP_Digest(p, len, out, &n, EVP_sha256(), NULL) == 1 &&
+		       n == SHA_LEN
+		   ? 0
+		   : -EIO;
+}
+
+/* The whole body of fd through GCM (its plaintext thrown away in buf,
+ * CF_CHUNK_SIZE bytes), each piece hashed on the way; then the tag. */
+static int v1_check(const struct cf_key *k, int fd, struct cf_v1 *v,
+		    uint8_t *buf)
+{
+	uint8_t tag[CF_TAG_SIZE], fin[EVP_MAX_BLOCK_LENGTH];
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	uint64_t off = 0, i = 0;
+	size_t n, got;
+	int outl, r = -EIO;
+
+	if (!ctx)
+		return -ENOMEM;
+	if (EVP_CipherInit_ex2(ctx, k->cipher, k->key->bytes, v->iv, 0, NULL) !=
+	    1)
+		goto out;
+	for (; off < v->size; off += n, i++) {
+		n = (size_t)(v->size - off < CF_CHUNK_SIZE ? v->size - off
+							   : CF_CHUNK_SIZE);
+		r = fdio_read_full(fd, buf, n, CF_HEADER_SIZE + (off_t)off,
+				   &got)
+			? -EIO
+		    : got != n ? -EBADMSG
+			       : sha256(buf, n, v->hash[i]);
+		if (!r)
+			r = gcm_update(ctx, buf, n, buf);
+		if (r)
+			goto out;
+	}
+	r = fdio_read_full(fd, tag, sizeof(tag), CF_HEADER_SIZE + (off_t)off,
+			   &got)
+		? -EIO
+	    : got != sizeof(tag) ? -EBADMSG
+				 : 0;
+	if (!r && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, CF_TAG_SIZE,
+				      tag) != 1)
+		r = -EIO;
+	if (!r && EVP_CipherFinal_ex(ctx, fin, &outl) != 1)
+		r = -EBADMSG;
+out:
+	secret_wipe(buf, CF_CHUNK_SIZE);
+	EVP_CIPHER_CTX_free(ctx);
+	return r;
+}
+
+int cf_v1_open(const struct cf_key *k, int fd, uint64_t cipher,
+	       const uint8_t iv[CF_IV_SIZE], struct cf_v1 **out)
+{
+	struct cf_v1 *v;
+	uint8_t *buf;
+	uint64_t n;
+	int r;
+
+	*out = NULL;
+	if (cipher < CF_HEADER_SIZE + CF_TAG_SIZE)
+		return -EBADMSG;
+	if (cipher - CF_HEADER_SIZE - CF_TAG_SIZE > CF_V1_MAX)
+		return -EFBIG;
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	memcpy(v->iv, iv, CF_IV_SIZE);
+	v->size = cipher - CF_HEADER_SIZE - CF_TAG_SIZE;
+	n = (v->size + CF_CHUNK_SIZE - 1) / CF_CHUNK_SIZE;
+	v->hash = malloc(n ? (size_t)n * SHA_LEN : 1);
+	buf = malloc(CF_CHUNK_SIZE);
+	r = v->hash && buf ? v1_check(k, fd, v, buf) : -ENOMEM;
+	free(buf);
+	if (r) {
+		cf_v1_free(v);
+		return r;
+	}
+	*out = v;
+	return 0;
+}
+
+void cf_v1_free(struct cf_v1 *v)
+{
+	if (!v)
+		return;
+	free(v->hash);
+	free(v);
+}
+
+uint64_t cf_v1_size(const struct cf_v1 *v)
+{
+	return v->size;
+}
+
+int cf_v1_read(const struct cf_key *k, const struct cf_v1 *v, int fd,
+	       uint64_t idx, uint8_t *ct, uint8_t *out, size_t *len)
+{
+	uint64_t start = idx * CF_CHUNK_SIZE, block = start / 16 + 2;
+	uint8_t h[SHA_LEN], ctr[16];
+	EVP_CIPHER_CTX *ctx;
+	size_t got;
+	int r;
+
+	*len = start < v->size
+		   ? (size_t)(v->size - start < CF_CHUNK_SIZE ? v->size - start
+							      : CF_CHUNK_SIZE)
+		   : 0;
+	if (!*len)
+		return 0;
+	if (fdio_read_full(fd, ct, *len, CF_HEADER_SIZE + (off_t)start, &got))
+		return -EIO;
+	if (got != *len || sha256(ct, *len, h) != 0 ||
+	    CRYPTO_memcmp(h, v->hash[idx], SHA_LEN) != 0)
+		return -EBADMSG;
+	/* GCM with a 96-bit IV: the data's counter blocks are IV | 2, 3,
+	 * ...; CF_V1_MAX keeps the 32-bit counter from wrapping. */
+	memcpy(ctr, v->iv, CF_IV_SIZE);
+	for (int i = 15; i >= CF_IV_SIZE; i--, block >>= 8)
+		ctr[i] = (uint8_t)block;
+	ctx = EVP_CIPHER_CTX_new();
+	if (!ctx)
+		return -ENOMEM;
+	r = EVP_CipherInit_ex2(ctx, k->ctr, k->key->bytes, ctr, 0, NULL) == 1
+		? gcm_update(ctx, ct, *len, out)
+		: -EIO;
+	EVP_CIPHER_CTX_free(ctx);
+	return r;
+}
+
 /* The stream helpers report any descriptor failure as -EIO. */
 static int read_full(int fd, uint8_t *p, size_t len, size_t *got_out)
 {
@@ -361,17 +507,18 @@ out:
 	return r;
 }
 
-static int decrypt_v1(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
-		      int in_fd, int out_fd)
+/* From a pipe: one GCM message, held whole up to CF_V1_PIPE_MAX. */
+static int decrypt_v1_pipe(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
+			   int in_fd, int out_fd)
 {
 	struct buf body;
 	int r;
 
 	/* Secret flag: growth and release wipe the plaintext. */
-	buf_init_secret(&body, V1_MAX);
+	buf_init_secret(&body, CF_V1_PIPE_MAX + CF_TAG_SIZE);
 	r = buf_read_fd(&body, in_fd);
 	if (r) {
-		r = r == -ENOMEM ? -ENOMEM : -EIO;
+		r = r == -ENOMEM ? -ENOMEM : r == -E2BIG ? -EFBIG : -EIO;
 		goto out;
 	}
 	r = cf_open_v1(k, iv, body.data, body.len, body.data);
@@ -383,7 +530,38 @@ out:
 	return r;
 }
 
-int cf_decrypt_fd(const struct cf_key *k, int in_fd, int out_fd)
+/* From a file (read from its start): authenticated first, then read. */
+static int decrypt_v1(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
+		      int in_fd, int out_fd)
+{
+	uint8_t *ct = NULL, *pt = NULL;
+	struct cf_v1 *v = NULL;
+	struct stat st;
+	size_t len = 1;
+	int r;
+
+	if (fstat(in_fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    lseek(in_fd, 0, SEEK_CUR) != CF_HEADER_SIZE)
+		return decrypt_v1_pipe(k, iv, in_fd, out_fd);
+	r = cf_v1_open(k, in_fd, (uint64_t)st.st_size, iv, &v);
+	ct = malloc(CF_CHUNK_SIZE);
+	pt = malloc(CF_CHUNK_SIZE);
+	if (!r && (!ct || !pt))
+		r = -ENOMEM;
+	for (uint64_t i = 0; !r && len; i++) {
+		r = cf_v1_read(k, v, in_fd, i, ct, pt, &len);
+		if (!r)
+			r = write_all(out_fd, pt, len);
+	}
+	if (pt)
+		secret_wipe(pt, CF_CHUNK_SIZE);
+	free(pt);
+	free(ct);
+	cf_v1_free(v);
+	return r;
+}
+
+int cf_decrypt_fd(const struct cf_key *k, int in_fd, int out_fd, unsigned flags)
 {
 	uint8_t hdr[CF_HEADER_SIZE], iv[CF_IV_SIZE];
 	size_t got;
@@ -397,6 +575,8 @@ int cf_decrypt_fd(const struct cf_key *k, int in_fd, int out_fd)
 		return r;
 	if (version == CF_V2_OPEN)
 		return -ENOTSUP; /* unfinished: only a kfile can read it */
+	if (version == CF_V1 && !(flags & CF_ALLOW_V1))
+		return -EPROTONOSUPPORT;
 	if (version == CF_V1)
 		return decrypt_v1(k, iv, in_fd, out_fd);
 	return decrypt_v2(k, iv, in_fd, out_fd);
@@ -417,6 +597,12 @@ const char *cf_strerror(int err)
 		return "invalid encryption header";
 	case -ENOTSUP:
 		return "unexpected encryption scheme/config version";
+	case -EPROTONOSUPPORT:
+		return "a v1 file (CockroachDB 21.1 or older), refused unless "
+		       "--allow-v1 is given (it is then read, never written)";
+	case -EFBIG:
+		return "v1 file too large to authenticate (over 64 MiB from a "
+		       "pipe, 64 GiB from a file)";
 	case -EINVAL:
 		return "invalid argument to the encryption layer (key must "
 		       "be 32 bytes, chunks at most 64 KiB)";

@@ -104,16 +104,46 @@ int cf_open_record(const struct cf_key *k, const uint8_t nonce[CF_IV_SIZE],
 int cf_open_v1(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
 	       const uint8_t *body, size_t bodylen, uint8_t *plain_out);
 
+/*
+ * v1 with bounded memory.  A v1 body is one GCM message: nothing of it is
+ * authentic before its end.  cf_v1_open reads the whole body once,
+ * streaming, checks the tag and keeps a SHA-256 of every 64 KiB of
+ * ciphertext (32 bytes each); cf_v1_read then reads one such piece,
+ * refuses it unless it hashes to what was authenticated (a file changed
+ * after the check), and decrypts it with GCM's own counter (AES-CTR).
+ * Limits: CF_V1_MAX plaintext bytes (GCM's 32-bit block counter).
+ */
+#define CF_V1_MAX (((uint64_t)1 << 32) - 2) * 16
+struct cf_v1;
+/* fd: the whole file (header included), cipher bytes long, its header
+ * parsed already (iv).  Returns 0, -EBADMSG (authentication failed,
+ * truncated), -EFBIG (over CF_V1_MAX), -EIO, -ENOMEM. */
+int cf_v1_open(const struct cf_key *k, int fd, uint64_t cipher,
+	       const uint8_t iv[CF_IV_SIZE], struct cf_v1 **out);
+void cf_v1_free(struct cf_v1 *v); /* NULL ok */
+uint64_t cf_v1_size(const struct cf_v1 *v);
+/* Plaintext bytes [idx * 64 KiB, +64 KiB) into out (*len bytes: fewer at
+ * the end, 0 past it); ct is CF_CHUNK_SIZE bytes of scratch.  0,
+ * -EBADMSG (the ciphertext changed since cf_v1_open), -EIO. */
+int cf_v1_read(const struct cf_key *k, const struct cf_v1 *v, int fd,
+	       uint64_t idx, uint8_t *ct, uint8_t *out, size_t *len);
+
 /* Stream helpers for the encrypt/decrypt/cat commands.  Encrypt reads
  * in_fd to EOF and writes a v2 file under a fresh IV to out_fd.  Decrypt
- * reads a v1 or v2 file from in_fd and writes the plaintext to out_fd,
- * failing with -EBADMSG on tampering or truncation (plaintext already
- * written for earlier, authentic chunks is not retracted: callers that
- * need all-or-nothing write to a temporary file).  -EIO on read/write
- * errors, -EPROTO/-ENOTSUP for header problems as cf_header_parse.
- * Memory is O(chunk) for v2, O(file) for v1 (single GCM message). */
+ * reads a v2 file (v1 too with CF_ALLOW_V1) from in_fd and writes the
+ * plaintext to out_fd, failing with -EBADMSG on tampering or truncation
+ * (plaintext already written for earlier, authentic chunks is not
+ * retracted: callers that need all-or-nothing write to a temporary file;
+ * no v1 plaintext is written before the whole file is authenticated).
+ * -EIO on read/write errors, -EPROTO/-ENOTSUP for header problems as
+ * cf_header_parse, -EPROTONOSUPPORT for a v1 file without CF_ALLOW_V1,
+ * -EFBIG for a v1 file over CF_V1_PIPE_MAX read from a pipe (it must be
+ * held whole there; from a file, see cf_v1_open).  Memory is O(chunk). */
+#define CF_ALLOW_V1 1u
+#define CF_V1_PIPE_MAX (64u << 20)
 int cf_encrypt_fd(const struct cf_key *k, int in_fd, int out_fd);
-int cf_decrypt_fd(const struct cf_key *k, int in_fd, int out_fd);
+int cf_decrypt_fd(const struct cf_key *k, int in_fd, int out_fd,
+		  unsigned flags);
 
 /* One-line description of a cformat error code, CockroachDB's wording
  * where it has one ("failed to decrypt — maybe incorrect key", ...). */

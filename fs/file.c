@@ -107,36 +107,31 @@ int kf_v2_chunk(const struct kfile *kf, int fd, const uint8_t *iv,
 	return r;
 }
 
+/* A v1 file: refused unless allowed; then authenticated whole, once. */
 static int load_v1(struct kfile *kf, uint64_t cipher)
 {
-	size_t body = (size_t)(cipher - CF_HEADER_SIZE), got;
-	uint8_t *ct = malloc(body ? body : 1);
 	int r;
 
-	kf->v1plain = malloc(body ? body : 1);
-	if (!ct || !kf->v1plain) {
-		free(ct);
-		return -ENOMEM;
+	if (!(kf->flags & KFILE_ALLOW_V1)) {
+		log_err("%s: a v1 file (CockroachDB 21.1 or older, one GCM "
+			"message): refused; give --allow-v1 to read it",
+			kf->label);
+		return -EBADMSG;
 	}
-	r = kf_pread(kf->fd, ct, body, CF_HEADER_SIZE, &got);
-	if (!r && got != body)
-		r = -EBADMSG;
+	r = cf_v1_open(kf->key, kf->fd, cipher, kf->iv, &kf->v1);
+	if (r == -EBADMSG || r == -EFBIG)
+		log_err("%s: v1 file %s", kf->label,
+			r == -EFBIG ? "too large to authenticate (over 64 GiB)"
+				    : "failed authentication");
 	if (!r)
-		r = cf_open_v1(kf->key, kf->iv, ct, body, kf->v1plain);
-	free(ct);
-	if (r == -EBADMSG)
-		log_err("%s: v1 file failed authentication", kf->label);
-	kf->size = r ? 0 : body - CF_TAG_SIZE;
-	return r;
+		kf->size = cf_v1_size(kf->v1);
+	return r == -EFBIG ? -EBADMSG : r;
 }
 
 void kf_forget_version(struct kfile *kf)
 {
-	if (kf->v1plain) {
-		secret_wipe(kf->v1plain, kf->size);
-		free(kf->v1plain);
-		kf->v1plain = NULL;
-	}
+	cf_v1_free(kf->v1);
+	kf->v1 = NULL;
 	if (kf->ctail) {
 		secret_wipe(kf->ctail, CF_CHUNK_SIZE);
 		free(kf->ctail);
@@ -317,6 +312,7 @@ int kfile_open(int fd, unsigned flags, const struct cf_key *key,
 	kf->jfd = -1;
 	kf->jdirfd = -1;
 	kf->writable = writable;
+	kf->flags = flags;
 	kf->times[0].tv_nsec = kf->times[1].tv_nsec = UTIME_OMIT;
 	kf->key = key;
 	kf->host = host;
@@ -409,8 +405,7 @@ int kf_old_chunk(struct kfile *kf, uint64_t idx, uint8_t *ct, uint8_t *out,
 		return kf->bad;
 	switch (kf->version) {
 	case CF_V1:
-		memcpy(out, kf->v1plain + start, *len);
-		return 0;
+		return cf_v1_read(kf->key, kf->v1, kf->fd, idx, ct, out, len);
 	case CF_V2:
 		return kf_v2_chunk(kf, kf->fd, kf->iv, kf->size, idx, ct, out);
 	case CF_V2_OPEN:

@@ -76,12 +76,17 @@ struct kfile;
 
 #define KFILE_WRITABLE 1u /* fd is O_RDWR: writes allowed */
 #define KFILE_NEW 2u	  /* the caller just created the (empty) file */
+#define KFILE_ALLOW_V1                                                         \
+	4u /* read v1 files (CockroachDB <= 21.1), never write                 \
+	    */
 
 /* Take over fd (O_RDWR with KFILE_WRITABLE, else O_RDONLY) of a backing
- * file.  key and host must outlive the kfile; label names the file in
- * logs.  A backing file of 0 bytes is written in place as a new file.
- * A damaged file (0 bytes but not KFILE_NEW, no 'encrypt' header, a v1
- * file that fails authentication) gives -EBADMSG (logged): at open when
+ * file.  A v1 file is damaged unless KFILE_ALLOW_V1 (logged, naming the
+ * option); allowed, it is read with bounded memory (cf_v1_open) and
+ * writes to it fail with -EROFS.  key and host must outlive the kfile; label
+ * names the file in logs.  A backing file of 0 bytes is written in place as a
+ * new file. A damaged file (0 bytes but not KFILE_NEW, no 'encrypt' header, a
+ * v1 file that fails authentication) gives -EBADMSG (logged): at open when
  * read-only, else on every read (its size shows as at least 1 byte, so
  * that no reader takes it for an empty file), while a truncation to 0
  * still replaces it.  With key NULL (no key for its chain), a file that

@@ -37,7 +37,7 @@ struct kfile {
 	uint64_t shown;	  /* bad: the size stat shows (at least 1) */
 	uint64_t nfull;	  /* CF_V2_OPEN: complete chunks in fd */
 	uint8_t *ctail;	  /* CF_V2_OPEN: chunk nfull; NULL: end unknown */
-	uint8_t *v1plain; /* whole plaintext of a v1 file */
+	struct cf_v1 *v1; /* CF_V1: authenticated once, read by chunk */
 
 	/* write session */
 	bool session, inplace, tail_loaded;

@@ -132,6 +132,10 @@ int kf_begin(struct kfile *kf)
 
 	if (!kf->writable)
 		return -EBADF;
+	if (kf->version == CF_V1) {
+		log_err("%s: a v1 file is only read, never written", kf->label);
+		return -EROFS;
+	}
 	r = ensure_buffers(kf);
 	if (!r)
 		r = cf_iv_random(kf->wiv);

@@ -509,20 +509,6 @@ static int reopen(int opath_fd, bool writable)
 	return fd < 0 ? -errno : fd;
 }
 
-static bool looks_encrypted(int opath_fd)
-{
-	char pre[CF_PREAMBLE_LEN];
-	int fd = reopen(opath_fd, false);
-	bool yes;
-
-	if (fd < 0)
-		return true; /* cannot tell: keep the key error */
-	yes = pread(fd, pre, sizeof(pre), 0) == (ssize_t)sizeof(pre) &&
-	      memcmp(pre, CF_PREAMBLE, CF_PREAMBLE_LEN) == 0;
-	close(fd);
-	return yes;
-}
-
 /* in->lock held. */
 static int attach(struct kfs *fs, struct kinode *in, bool writable, bool fresh)
 {
@@ -532,9 +518,10 @@ static int attach(struct kfs *fs, struct kinode *in, bool writable, bool fresh)
 
 	r = writable ? keycache_key_write(fs->kc, in->chain, &key)
 		     : keycache_key_read(fs->kc, in->chain, &key);
-	if (r == -ENOKEY && !writable && !looks_encrypted(in->fd)) {
-		/* Not ciphertext at all: open it keyless so that reads
-		 * report it (EIO and a log line), not a key problem. */
+	if (r == -ENOKEY && !writable) {
+		/* kfile_open reads the header once: ciphertext gives the key
+		 * error back, anything else is refused as damaged (EIO and a
+		 * log line), never decrypted with no key. */
 		key = NULL;
 		r = 0;
 	}
@@ -552,9 +539,11 @@ static int attach(struct kfs *fs, struct kinode *in, bool writable, bool fresh)
 	if (fd < 0)
 		return fd;
 	inode_label(in, label, sizeof(label));
-	r = kfile_open(
-	    fd, (writable ? KFILE_WRITABLE : 0) | (fresh ? KFILE_NEW : 0), key,
-	    &in->host, label, &in->kf);
+	r = kfile_open(fd,
+		       (writable ? KFILE_WRITABLE : 0) |
+			   (fresh ? KFILE_NEW : 0) |
+			   (fs->allow_v1 ? KFILE_ALLOW_V1 : 0),
+		       key, &in->host, label, &in->kf);
 	if (r) {
 		close(fd);
 		return r;

@@ -59,6 +59,7 @@ struct kfs {
 	struct keycache *kc;
 	struct ks_keyring *keys;
 	const struct chain_profile *profile;
+	bool allow_v1; /* read v1 files (kfile: KFILE_ALLOW_V1) */
 	pthread_mutex_t table_lock;
 	pthread_mutex_t ns_lock; /* namespace changes */
 	struct kinode **buckets;

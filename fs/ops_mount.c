@@ -96,6 +96,7 @@ int kfs_mount(const struct kfs_options *o)
 	status = 1;
 	if (kfs_new(o->backing, o->keys, prof, &fs))
 		goto out;
+	fs->allow_v1 = o->allow_v1;
 	if (keycache_check_store(fs->kc, fs->rootfd))
 		goto out;
 	/* What a crash left behind (fs/recover.h); logged per file. */

@@ -73,6 +73,7 @@ enum cmd_opt {
 	CMD_OPT_CONFIG,
 	CMD_OPT_PROFILE,
 	CMD_OPT_LOG_LEVEL,
+	CMD_OPT_ALLOW_V1,
 };
 
 #define CMD_KEY_LONGOPTS                                                       \
@@ -83,6 +84,7 @@ enum cmd_opt {
 	    {"config", required_argument, NULL, CMD_OPT_CONFIG},               \
 	    {"profile", required_argument, NULL, CMD_OPT_PROFILE},             \
 	    {"log-level", required_argument, NULL, CMD_OPT_LOG_LEVEL},         \
+	    {"allow-v1", no_argument, NULL, CMD_OPT_ALLOW_V1},                 \
 	{                                                                      \
 		"help", no_argument, NULL, 'h'                                 \
 	}
@@ -100,6 +102,9 @@ enum cmd_opt {
 	"here win\n"                                                           \
 	"  --profile NAME         collection layout: toplevel\n"               \
 	"  --log-level LEVEL      error, warn, info or debug\n"                \
+	"  --allow-v1             read v1 files (CockroachDB 21.1 or older; "  \
+	"never\n"                                                              \
+	"                         written, at most 64 GiB each)\n"             \
 	"Without a key option the config file's keys, then $KMSFS_KMS are "    \
 	"used;\nelse the passphrase is asked for on the terminal.\n"
 

@@ -49,6 +49,7 @@ static const struct cfg_key cfg_keys[] = {
     {"passphrase_file", CFG_STRING, offsetof(struct cfg, passphrase_file),
      NULL},
     {"foreground", CFG_BOOL, offsetof(struct cfg, foreground), NULL},
+    {"allow_v1", CFG_BOOL, offsetof(struct cfg, allow_v1), NULL},
     {"options", CFG_TEXT, offsetof(struct cfg, options), NULL},
     {"profile", CFG_STRING, offsetof(struct cfg, profile), cfg_check_profile},
     {"log_level", CFG_STRING, offsetof(struct cfg, log_level),
@@ -184,6 +185,7 @@ void cfg_override(struct cfg *base, struct cfg *over)
 	cfg_move_str(&base->profile, &over->profile);
 	cfg_move_str(&base->log_level, &over->log_level);
 	base->foreground = base->foreground || over->foreground;
+	base->allow_v1 = base->allow_v1 || over->allow_v1;
 	cfg_release(over);
 }
 

@@ -831,6 +831,37 @@ START_TEST(test_damaged_files_eio)
 }
 END_TEST
 
+/* v1: refused unless KFILE_ALLOW_V1; then read by chunk, never written. */
+START_TEST(test_v1_allowed_read_only)
+{
+	uint8_t *data = pattern(60000, 10), *buf = malloc(150001);
+	struct kfile *kf;
+	size_t got;
+	int fd;
+
+	write_v1("old", data, 60000);
+	fd = openat(th.dirfd, "old", O_RDONLY);
+	ck_assert_int_eq(kfile_open(fd, 0, key, &host, "old", &kf), -EBADMSG);
+	close(fd);
+	fd = openat(th.dirfd, "old", O_RDWR);
+	ck_assert_int_eq(kfile_open(fd, KFILE_WRITABLE | KFILE_ALLOW_V1, key,
+				    &host, "old", &kf),
+			 0);
+	ck_assert_uint_eq(kfile_size(kf), 60000);
+	ck_assert_int_eq(kfile_read(kf, buf, 150001, 0, &got), 0);
+	ck_assert_uint_eq(got, 60000);
+	ck_assert_mem_eq(buf, data, 60000);
+	ck_assert_int_eq(kfile_read(kf, buf, 100, 59990, &got), 0);
+	ck_assert_uint_eq(got, 10);
+	ck_assert_int_eq(kfile_write(kf, data, 1, 0), -EROFS);
+	ck_assert_int_eq(kfile_truncate(kf, 0), -EROFS);
+	ck_assert_int_eq(kfile_commit(kf), 0);
+	kfile_close(kf);
+	free(buf);
+	free(data);
+}
+END_TEST
+
 /* --- the model under injected faults -------------------------------------- */
 
 /* The whole view of kf, malloc'd; the read must succeed. */
@@ -1113,7 +1144,9 @@ START_TEST(test_journal_slots)
 	ck_assert_int_eq(jnl_read(fd, key, iv, &k, &seq, data, &len, buf), 0);
 	ck_assert(k == 8 && seq == 1 && len == 5000);
 	/* a flipped bit in record 1: nothing authentic is left */
-	ck_assert_int_eq(pwrite(fd, "x", 1, JNL_SLOT + JNL_HDR_SIZE + 10), 1);
+	ck_assert_int_eq(pread(fd, buf, 1, JNL_SLOT + JNL_HDR_SIZE + 10), 1);
+	buf[0] ^= 1;
+	ck_assert_int_eq(pwrite(fd, buf, 1, JNL_SLOT + JNL_HDR_SIZE + 10), 1);
 	ck_assert_int_eq(jnl_read(fd, key, iv, &k, &seq, data, &len, buf),
 			 -ENOENT);
 	/* an empty record is a record */
@@ -1146,6 +1179,7 @@ static Suite *file_suite(void)
 	tcase_add_test(tc, test_readonly_refuses_writes);
 	tcase_add_test(tc, test_times_survive_close);
 	tcase_add_test(tc, test_damaged_files_eio);
+	tcase_add_test(tc, test_v1_allowed_read_only);
 	tcase_add_test(tc, test_failed_write_retry_uses_fresh_iv);
 	tcase_add_test(tc, test_failed_new_file_left_readable);
 	tcase_add_test(tc, test_copyback_full_disk_keeps_original);

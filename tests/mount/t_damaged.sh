@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 
 setup_passphrase
-kmount "$STORE" "$MNT"
+kmount "$STORE" "$MNT" --allow-v1
 mkdir "$MNT/c1"
 echo ok >"$MNT/c1/good"
 kumount "$MNT"
@@ -20,7 +20,7 @@ echo "not encrypted at all" >"$STORE/c1/plain"
 mkdata "$T/v1" 5000
 crdb encrypt --key-hex "$KEY" --v1 "$T/v1" -o "$STORE/c1/v1cut"
 truncate -s 4036 "$STORE/c1/v1cut"
-kmount "$STORE" "$MNT"
+kmount "$STORE" "$MNT" --allow-v1
 
 check_eio() { # FILE WHAT
 	local n
