@@ -522,6 +522,11 @@ int kf_checkpoint(struct kfile *kf, bool durable)
 
 	if (!kf->session)
 		return durable && kf->writable ? sync_fd(kf->fd) : 0;
+	/* A small file at a close (most closes are the last one): finished
+	 * at once, cheaper than a journal; a later write rewrites it, all
+	 * of it in the tail anyway. */
+	if (!durable && kf->wsize < CHUNK && kf->frontier == 0 && !kf->jseq)
+		return kf_finish(kf);
 	r = checkpoint(kf, durable);
 	/* A temporary that replaced the file goes on in place. */
 	if (r && !(was_temp && kf->inplace))
