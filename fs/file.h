@@ -16,10 +16,11 @@
  *  - kfile_sync (flush, fsync) seals every complete chunk and keeps the
  *    unfinished last chunk in the file's journal (fs/journal.h) under a
  *    fresh nonce per record, never under the file's IV; a temporary is
- *    renamed into place then.  (A flush of a file still under 64 KiB
- *    with no journal yet finishes it instead: cheaper for small files.)  The session goes on in place, so appends
- *    after an fsync cost what they append.  Until it is finished, the
- *    file's header carries CF_V2_OPEN, not CockroachDB's version 2.
+ *    renamed into place then.  The session goes on in place, so
+ *    appends after an fsync cost what they append.  Until it is
+ *    finished, the file's header carries CF_V2_OPEN, not CockroachDB's
+ *    version 2.  (A flush of a file still under 64 KiB with no journal
+ *    yet finishes it instead: cheaper for small files.)
  *  - Crashes: a finished file is a complete CockroachDB file.  A file
  *    that was being written (CF_V2_OPEN) reads as its complete chunks
  *    plus the journal's last record, i.e. what it held at its last flush
