@@ -36,7 +36,7 @@ static int set_size(struct kfs *fs, struct kinode *in,
 		return r;
 	r = kind_file_truncate(&own, size);
 	if (!r)
-		r = kind_file_commit(fs, in, &own, false);
+		r = kind_file_commit(fs, in, &own);
 	inode_release_file(fs, in);
 	return r;
 }
@@ -55,6 +55,8 @@ static int set_times(struct kinode *in, const struct kattr *a)
 		tv[1].tv_nsec = UTIME_NOW;
 	else if (a->valid & KATTR_MTIME)
 		tv[1] = a->mtime;
+	if (in->type == S_IFREG)
+		return inode_set_times(in, tv); /* also on its open file */
 	fd = inode_fd_get(in->fs, in);
 	if (fd < 0)
 		return fd;

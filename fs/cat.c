@@ -7,7 +7,10 @@
  * through the format layer.  Files the layout stores as they are come out
  * as they are; a checksum file comes out as the mount shows it (over the
  * plaintext of the file it covers, fs/plainfile.h), which needs the
- * chain's key only when that file is encrypted.
+ * chain's key only when that file is encrypted.  An encrypted file is
+ * read through a read-only struct kfile, as the mount reads it: the same
+ * checks (end of file, damage, the v1 rule), and an unfinished file reads
+ * through its journal.
  */
 #include "fs.h"
 
@@ -21,6 +24,7 @@
 #include "../lib/fdio.h"
 #include "../lib/log.h"
 #include "cformat.h"
+#include "file.h"
 #include "keycache.h"
 #include "layout.h"
 #include "plainfile.h"
@@ -64,6 +68,44 @@ static int unlock_chain(struct keycache *kc, int rootfd, const char *chain,
 	r = keycache_chain(kc, fd, chain, &c);
 	close(fd);
 	return r ? r : keycache_key_read(kc, c, key);
+}
+
+#define CAT_STEP (1u << 20)
+
+/* A read-only kfile needs only the directory (for a journal). */
+static int cat_dirfd(void *ctx)
+{
+	int fd = openat(*(int *)ctx, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	return fd < 0 ? -errno : fd;
+}
+
+/* Copy the plaintext of fd (taken over) to out_fd.  0 or -errno (logged
+ * by kfile). */
+static int cat_file(int fd, int dirfd, const struct cf_key *key, bool allow_v1,
+		    const char *label, int out_fd)
+{
+	const struct kfile_host host = {.ctx = &dirfd, .dirfd = cat_dirfd};
+	uint8_t *buf = malloc(CAT_STEP);
+	struct kfile *kf = NULL;
+	uint64_t off = 0;
+	size_t got = CAT_STEP;
+	int r = buf ? 0 : -ENOMEM;
+
+	if (!r)
+		r = kfile_open(fd, allow_v1 ? KFILE_ALLOW_V1 : 0, key, &host,
+			       label, &kf);
+	if (r)
+		close(fd);
+	while (!r && got == CAT_STEP) {
+		r = kfile_read(kf, buf, CAT_STEP, off, &got);
+		if (!r && got && fdio_write_all(out_fd, buf, got, -1))
+			r = -EIO;
+		off += got;
+	}
+	kfile_close(kf);
+	free(buf); /* file data, not key material */
+	return r;
 }
 
 /* Copy in_fd to out_fd from offset 0. */
@@ -137,11 +179,11 @@ static int cat_checksum(struct keycache *kc, const struct layout_profile *prof,
 }
 
 int kfs_cat(const char *backing, struct ks_keyring *keys, const char *profile,
-	    const char *path, int out_fd)
+	    const char *path, bool allow_v1, int out_fd)
 {
 	const struct layout_profile *prof;
-	char rel[4096], chain[4096];
-	int rootfd, fd = -1, r;
+	char rel[4096], chain[4096], dir[4096];
+	int rootfd, fd = -1, dirfd = -1, r;
 	struct keycache *kc = NULL;
 	const struct cf_key *key;
 	enum layout_kind kind;
@@ -186,12 +228,26 @@ int kfs_cat(const char *backing, struct ks_keyring *keys, const char *profile,
 		log_err("%s: cannot unlock its backup chain", path);
 		goto out;
 	}
-	r = cf_decrypt_fd(key, fd, out_fd);
+	/* The file's directory, where its journal would be. */
+	snprintf(dir, sizeof(dir), "%s", rel);
+	*(strrchr(dir, '/') ? strrchr(dir, '/') : dir) = '\0';
+	dirfd = fdio_open_beneath(rootfd, dir[0] ? dir : ".",
+				  O_RDONLY | O_DIRECTORY);
+	if (dirfd < 0) {
+		r = dirfd;
+		log_err("%s: %s", path, strerror(-r));
+		goto out;
+	}
+	r = cat_file(fd, dirfd, key, allow_v1, path, out_fd);
+	fd = -1; /* taken over */
 	if (r)
-		log_err("%s: %s", path, cf_strerror(r));
+		log_err("%s: %s", path,
+			r == -EIO ? strerror(EIO) : cf_strerror(r));
 out:
 	if (fd >= 0)
 		close(fd);
+	if (dirfd >= 0)
+		close(dirfd);
 	if (rootfd >= 0)
 		close(rootfd);
 	keycache_free(kc);

@@ -17,6 +17,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -29,12 +30,12 @@
 
 /* EVP takes int lengths: feed a large v1 body in steps of this size. */
 #define GCM_STEP (1u << 30)
-/* A v1 file is one GCM message and must be held whole. */
-#define V1_MAX (SIZE_MAX / 4)
+#define SHA_LEN 32
 
 struct cf_key {
-	uint8_t *key; /* CF_KEY_SIZE bytes, OPENSSL_secure_malloc */
-	EVP_CIPHER *cipher;
+	uint8_t *key;	    /* CF_KEY_SIZE bytes, OPENSSL_secure_malloc */
+	EVP_CIPHER *cipher; /* AES-256-GCM */
+	EVP_CIPHER *ctr;    /* AES-256-CTR: GCM's key stream, for v1 reads */
 };
 
 int cf_key_new(const struct secret *key, struct cf_key **out)
@@ -51,7 +52,8 @@ int cf_key_new(const struct secret *key, struct cf_key **out)
 	if (k->key)
 		memcpy(k->key, key->bytes, CF_KEY_SIZE);
 	k->cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
-	if (!k->key || !k->cipher) {
+	k->ctr = EVP_CIPHER_fetch(NULL, "AES-256-CTR", NULL);
+	if (!k->key || !k->cipher || !k->ctr) {
 		cf_key_free(k);
 		return -ENOMEM;
 	}
@@ -66,6 +68,7 @@ void cf_key_free(struct cf_key *k)
 	if (k->key)
 		OPENSSL_secure_clear_free(k->key, CF_KEY_SIZE);
 	EVP_CIPHER_free(k->cipher);
+	EVP_CIPHER_free(k->ctr);
 	free(k);
 }
 
@@ -110,8 +113,8 @@ int cf_header_parse(const uint8_t *buf, size_t len, int *version_out,
 		return -EBADMSG;
 	if (len < CF_HEADER_SIZE)
 		return -EPROTO;
-	version = buf[CF_PREAMBLE_LEN];
-	if (version != CF_V1 && version != CF_V2)
+	version = buf[CF_VERSION_OFFSET];
+	if (version != CF_V1 && version != CF_V2 && version != CF_V2_OPEN)
 		return -ENOTSUP;
 	*version_out = version;
 	memcpy(iv_out, buf + CF_PREAMBLE_LEN + 1, CF_IV_SIZE);
@@ -157,14 +160,20 @@ static int gcm_update(EVP_CIPHER_CTX *ctx, const uint8_t *in, size_t len,
 	return 0;
 }
 
+/* What one GCM message authenticates besides its text. */
+struct aad {
+	const uint8_t *p;
+	size_t len;
+};
+
 /*
- * One GCM message without AAD.  enc: tag receives the tag; otherwise tag
- * is checked and out is wiped when it does not match, so that no caller
- * can use unauthenticated plaintext by mistake.
+ * One GCM message.  enc: tag receives the tag; otherwise tag is checked
+ * and out is wiped when it does not match, so that no caller can use
+ * unauthenticated plaintext by mistake.
  */
 static int gcm_crypt(const struct cf_key *k, const uint8_t nonce[CF_IV_SIZE],
-		     int enc, const uint8_t *in, size_t len, uint8_t *out,
-		     uint8_t tag[CF_TAG_SIZE])
+		     int enc, struct aad aad, const uint8_t *in, size_t len,
+		     uint8_t *out, uint8_t tag[CF_TAG_SIZE])
 {
 	uint8_t fin[EVP_MAX_BLOCK_LENGTH];
 	EVP_CIPHER_CTX *ctx;
@@ -177,6 +186,10 @@ static int gcm_crypt(const struct cf_key *k, const uint8_t nonce[CF_IV_SIZE],
 		goto out;
 	if (!enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, CF_TAG_SIZE,
 					tag) != 1)
+		goto out;
+	if (aad.len &&
+	    (aad.len > INT_MAX ||
+	     EVP_CipherUpdate(ctx, NULL, &outl, aad.p, (int)aad.len) != 1))
 		goto out;
 	r = gcm_update(ctx, in, len, out);
 	if (r)
@@ -195,6 +208,8 @@ out:
 	return r;
 }
 
+static const struct aad no_aad = {NULL, 0};
+
 int cf_seal_chunk(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
 		  uint64_t idx, const uint8_t *plain, size_t len, uint8_t *out)
 {
@@ -203,7 +218,7 @@ int cf_seal_chunk(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
 	if (len > CF_CHUNK_SIZE)
 		return -EINVAL;
 	cf_chunk_nonce(iv, idx, nonce);
-	return gcm_crypt(k, nonce, 1, plain, len, out, out + len);
+	return gcm_crypt(k, nonce, 1, no_aad, plain, len, out, out + len);
 }
 
 int cf_open_chunk(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
@@ -221,7 +236,35 @@ int cf_open_chunk(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
 	/* Copy the tag first: plain_out may alias ct (in-place open). */
 	memcpy(tag, ct + ctlen - CF_TAG_SIZE, CF_TAG_SIZE);
 	cf_chunk_nonce(iv, idx, nonce);
-	return gcm_crypt(k, nonce, 0, ct, ctlen - CF_TAG_SIZE, plain_out, tag);
+	return gcm_crypt(k, nonce, 0, no_aad, ct, ctlen - CF_TAG_SIZE,
+			 plain_out, tag);
+}
+
+int cf_seal_record(const struct cf_key *k, const uint8_t nonce[CF_IV_SIZE],
+		   const uint8_t *aad, size_t aadlen, const uint8_t *plain,
+		   size_t len, uint8_t *out)
+{
+	struct aad a = {aad, aadlen};
+
+	if (len > CF_CHUNK_SIZE)
+		return -EINVAL;
+	return gcm_crypt(k, nonce, 1, a, plain, len, out, out + len);
+}
+
+int cf_open_record(const struct cf_key *k, const uint8_t nonce[CF_IV_SIZE],
+		   const uint8_t *aad, size_t aadlen, const uint8_t *ct,
+		   size_t ctlen, uint8_t *plain_out)
+{
+	struct aad a = {aad, aadlen};
+	uint8_t tag[CF_TAG_SIZE];
+
+	if (ctlen < CF_TAG_SIZE)
+		return -EBADMSG;
+	if (ctlen > CF_CHUNK_CT_SIZE)
+		return -EINVAL;
+	memcpy(tag, ct + ctlen - CF_TAG_SIZE, CF_TAG_SIZE);
+	return gcm_crypt(k, nonce, 0, a, ct, ctlen - CF_TAG_SIZE, plain_out,
+			 tag);
 }
 
 int cf_open_v1(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
@@ -232,7 +275,149 @@ int cf_open_v1(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
 	if (bodylen < CF_TAG_SIZE)
 		return -EBADMSG;
 	memcpy(tag, body + bodylen - CF_TAG_SIZE, CF_TAG_SIZE);
-	return gcm_crypt(k, iv, 0, body, bodylen - CF_TAG_SIZE, plain_out, tag);
+	return gcm_crypt(k, iv, 0, no_aad, body, bodylen - CF_TAG_SIZE,
+			 plain_out, tag);
+}
+
+/* --- v1 with bounded memory ---------------------------------------------- */
+
+struct cf_v1 {
+	uint8_t iv[CF_IV_SIZE];
+	uint64_t size;		  /* plaintext bytes */
+	uint8_t (*hash)[SHA_LEN]; /* of each 64 KiB of ciphertext */
+};
+
+static int sha256(const uint8_t *p, size_t len, uint8_t out[SHA_LEN])
+{
+	unsigned n = 0;
+
+	return EVP_Digest(p, len, out, &n, EVP_sha256(), NULL) == 1 &&
+		       n == SHA_LEN
+		   ? 0
+		   : -EIO;
+}
+
+/* The whole body of fd through GCM (its plaintext thrown away in buf,
+ * CF_CHUNK_SIZE bytes), each piece hashed on the way; then the tag. */
+static int v1_check(const struct cf_key *k, int fd, struct cf_v1 *v,
+		    uint8_t *buf)
+{
+	uint8_t tag[CF_TAG_SIZE], fin[EVP_MAX_BLOCK_LENGTH];
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	uint64_t off = 0, i = 0;
+	size_t n, got;
+	int outl, r = -EIO;
+
+	if (!ctx)
+		return -ENOMEM;
+	if (EVP_CipherInit_ex2(ctx, k->cipher, k->key, v->iv, 0, NULL) != 1)
+		goto out;
+	for (; off < v->size; off += n, i++) {
+		n = (size_t)(v->size - off < CF_CHUNK_SIZE ? v->size - off
+							   : CF_CHUNK_SIZE);
+		r = fdio_read_full(fd, buf, n, CF_HEADER_SIZE + (off_t)off,
+				   &got)
+			? -EIO
+		    : got != n ? -EBADMSG
+			       : sha256(buf, n, v->hash[i]);
+		if (!r)
+			r = gcm_update(ctx, buf, n, buf);
+		if (r)
+			goto out;
+	}
+	r = fdio_read_full(fd, tag, sizeof(tag), CF_HEADER_SIZE + (off_t)off,
+			   &got)
+		? -EIO
+	    : got != sizeof(tag) ? -EBADMSG
+				 : 0;
+	if (!r && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, CF_TAG_SIZE,
+				      tag) != 1)
+		r = -EIO;
+	if (!r && EVP_CipherFinal_ex(ctx, fin, &outl) != 1)
+		r = -EBADMSG;
+out:
+	secret_wipe(buf, CF_CHUNK_SIZE);
+	EVP_CIPHER_CTX_free(ctx);
+	return r;
+}
+
+int cf_v1_open(const struct cf_key *k, int fd, uint64_t cipher,
+	       const uint8_t iv[CF_IV_SIZE], struct cf_v1 **out)
+{
+	struct cf_v1 *v;
+	uint8_t *buf;
+	uint64_t n;
+	int r;
+
+	*out = NULL;
+	if (cipher < CF_HEADER_SIZE + CF_TAG_SIZE)
+		return -EBADMSG;
+	if (cipher - CF_HEADER_SIZE - CF_TAG_SIZE > CF_V1_MAX)
+		return -EFBIG;
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	memcpy(v->iv, iv, CF_IV_SIZE);
+	v->size = cipher - CF_HEADER_SIZE - CF_TAG_SIZE;
+	n = (v->size + CF_CHUNK_SIZE - 1) / CF_CHUNK_SIZE;
+	v->hash = malloc(n ? (size_t)n * SHA_LEN : 1);
+	buf = malloc(CF_CHUNK_SIZE);
+	r = v->hash && buf ? v1_check(k, fd, v, buf) : -ENOMEM;
+	free(buf);
+	if (r) {
+		cf_v1_free(v);
+		return r;
+	}
+	*out = v;
+	return 0;
+}
+
+void cf_v1_free(struct cf_v1 *v)
+{
+	if (!v)
+		return;
+	free(v->hash);
+	free(v);
+}
+
+uint64_t cf_v1_size(const struct cf_v1 *v)
+{
+	return v->size;
+}
+
+int cf_v1_read(const struct cf_key *k, const struct cf_v1 *v, int fd,
+	       uint64_t idx, uint8_t *ct, uint8_t *out, size_t *len)
+{
+	uint64_t start = idx * CF_CHUNK_SIZE, block = start / 16 + 2;
+	uint8_t h[SHA_LEN], ctr[16];
+	EVP_CIPHER_CTX *ctx;
+	size_t got;
+	int r;
+
+	*len = start < v->size
+		   ? (size_t)(v->size - start < CF_CHUNK_SIZE ? v->size - start
+							      : CF_CHUNK_SIZE)
+		   : 0;
+	if (!*len)
+		return 0;
+	if (fdio_read_full(fd, ct, *len, CF_HEADER_SIZE + (off_t)start, &got))
+		return -EIO;
+	if (got != *len || sha256(ct, *len, h) != 0 ||
+	    CRYPTO_memcmp(h, v->hash[idx], SHA_LEN) != 0)
+		return -EBADMSG;
+	/* GCM with a 96-bit IV: the data's counter blocks are IV | 2, 3,
+	 * ...; CF_V1_MAX keeps the 32-bit counter from wrapping. */
+	memcpy(ctr, v->iv, CF_IV_SIZE);
+	for (int i = 15; i >= CF_IV_SIZE; i--, block >>= 8)
+		ctr[i] = (uint8_t)block;
+	ctx = EVP_CIPHER_CTX_new();
+	if (!ctx)
+		return -ENOMEM;
+	r = EVP_CipherInit_ex2(ctx, k->ctr, k->key, ctr, 0, NULL) == 1
+		? gcm_update(ctx, ct, *len, out)
+		: -EIO;
+	EVP_CIPHER_CTX_free(ctx);
+	return r;
 }
 
 /* The stream helpers report any descriptor failure as -EIO. */
@@ -325,17 +510,18 @@ out:
 	return r;
 }
 
-static int decrypt_v1(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
-		      int in_fd, int out_fd)
+/* From a pipe: one GCM message, held whole up to CF_V1_PIPE_MAX. */
+static int decrypt_v1_pipe(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
+			   int in_fd, int out_fd)
 {
 	struct buf body;
 	int r;
 
 	/* Secret flag: growth and release wipe the plaintext. */
-	buf_init_secret(&body, V1_MAX);
+	buf_init_secret(&body, CF_V1_PIPE_MAX + CF_TAG_SIZE);
 	r = buf_read_fd(&body, in_fd);
 	if (r) {
-		r = r == -ENOMEM ? -ENOMEM : -EIO;
+		r = r == -ENOMEM ? -ENOMEM : r == -E2BIG ? -EFBIG : -EIO;
 		goto out;
 	}
 	r = cf_open_v1(k, iv, body.data, body.len, body.data);
@@ -347,7 +533,38 @@ out:
 	return r;
 }
 
-int cf_decrypt_fd(const struct cf_key *k, int in_fd, int out_fd)
+/* From a file (read from its start): authenticated first, then read. */
+static int decrypt_v1(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
+		      int in_fd, int out_fd)
+{
+	uint8_t *ct = NULL, *pt = NULL;
+	struct cf_v1 *v = NULL;
+	struct stat st;
+	size_t len = 1;
+	int r;
+
+	if (fstat(in_fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    lseek(in_fd, 0, SEEK_CUR) != CF_HEADER_SIZE)
+		return decrypt_v1_pipe(k, iv, in_fd, out_fd);
+	r = cf_v1_open(k, in_fd, (uint64_t)st.st_size, iv, &v);
+	ct = malloc(CF_CHUNK_SIZE);
+	pt = malloc(CF_CHUNK_SIZE);
+	if (!r && (!ct || !pt))
+		r = -ENOMEM;
+	for (uint64_t i = 0; !r && len; i++) {
+		r = cf_v1_read(k, v, in_fd, i, ct, pt, &len);
+		if (!r)
+			r = write_all(out_fd, pt, len);
+	}
+	if (pt)
+		secret_wipe(pt, CF_CHUNK_SIZE);
+	free(pt);
+	free(ct);
+	cf_v1_free(v);
+	return r;
+}
+
+int cf_decrypt_fd(const struct cf_key *k, int in_fd, int out_fd, unsigned flags)
 {
 	uint8_t hdr[CF_HEADER_SIZE], iv[CF_IV_SIZE];
 	size_t got;
@@ -359,6 +576,10 @@ int cf_decrypt_fd(const struct cf_key *k, int in_fd, int out_fd)
 	r = cf_header_parse(hdr, got, &version, iv);
 	if (r)
 		return r;
+	if (version == CF_V2_OPEN)
+		return -ENOTSUP; /* unfinished: only a kfile can read it */
+	if (version == CF_V1 && !(flags & CF_ALLOW_V1))
+		return -EPROTONOSUPPORT;
 	if (version == CF_V1)
 		return decrypt_v1(k, iv, in_fd, out_fd);
 	return decrypt_v2(k, iv, in_fd, out_fd);
@@ -379,6 +600,12 @@ const char *cf_strerror(int err)
 		return "invalid encryption header";
 	case -ENOTSUP:
 		return "unexpected encryption scheme/config version";
+	case -EPROTONOSUPPORT:
+		return "a v1 file (CockroachDB 21.1 or older), refused unless "
+		       "--allow-v1 is given (it is then read, never written)";
+	case -EFBIG:
+		return "v1 file too large to authenticate (over 64 MiB from a "
+		       "pipe, 64 GiB from a file)";
 	case -EINVAL:
 		return "invalid argument to the encryption layer (key must "
 		       "be 32 bytes, chunks at most 64 KiB)";

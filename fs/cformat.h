@@ -28,6 +28,13 @@
 #define CF_CHUNK_CT_SIZE (CF_CHUNK_SIZE + CF_TAG_SIZE) /* 65552 */
 #define CF_V1 1
 #define CF_V2 2
+/* kmsfs's mark on a v2 file it has not finished writing (not
+ * CockroachDB's): v2's layout without the final chunk, the unfinished
+ * last chunk kept elsewhere (fs/journal.h).  CockroachDB refuses the
+ * unknown version, so an unfinished file never passes for a complete one.
+ * Byte CF_VERSION_OFFSET of the header. */
+#define CF_V2_OPEN 0x82
+#define CF_VERSION_OFFSET CF_PREAMBLE_LEN
 
 /* A prepared AES-256-GCM key.  Created from a 32-byte secret. */
 struct cf_key;
@@ -53,9 +60,10 @@ uint64_t cf_chunk_count(uint64_t plain);
 void cf_header_build(const uint8_t iv[CF_IV_SIZE], uint8_t out[CF_HEADER_SIZE]);
 
 /* Parse a header.  len is how many bytes buf holds (may be < 20).
- * Returns 0 and fills version/iv, or -EBADMSG (no preamble: "does not
- * appear to be encrypted"), -EPROTO (preamble ok but shorter than 20
- * bytes: "invalid encryption header"), -ENOTSUP (unknown version). */
+ * Returns 0 and fills version (CF_V1, CF_V2 or CF_V2_OPEN)/iv, or
+ * -EBADMSG (no preamble: "does not appear to be encrypted"), -EPROTO
+ * (preamble ok but shorter than 20 bytes: "invalid encryption header"),
+ * -ENOTSUP (unknown version). */
 int cf_header_parse(const uint8_t *buf, size_t len, int *version_out,
 		    uint8_t iv_out[CF_IV_SIZE]);
 
@@ -79,21 +87,64 @@ int cf_open_chunk(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
 		  uint64_t idx, const uint8_t *ct, size_t ctlen,
 		  uint8_t *plain_out);
 
+/* kmsfs's own sealed record (not CockroachDB's format; fs/journal.c):
+ * one GCM message under nonce, which must be a fresh random IV, that also
+ * authenticates aad[0..aadlen).  len <= CF_CHUNK_SIZE; out holds len +
+ * CF_TAG_SIZE bytes.  Returns 0, -EINVAL or -EIO. */
+int cf_seal_record(const struct cf_key *k, const uint8_t nonce[CF_IV_SIZE],
+		   const uint8_t *aad, size_t aadlen, const uint8_t *plain,
+		   size_t len, uint8_t *out);
+/* Open such a record: ct[0..ctlen) is the ciphertext and its tag; writes
+ * ctlen - 16 bytes to plain_out.  0, -EBADMSG or -EINVAL. */
+int cf_open_record(const struct cf_key *k, const uint8_t nonce[CF_IV_SIZE],
+		   const uint8_t *aad, size_t aadlen, const uint8_t *ct,
+		   size_t ctlen, uint8_t *plain_out);
+
 /* v1: one GCM message over the whole body.  body is everything after the
  * 20-byte header; writes bodylen - 16 bytes to plain_out. 0 / -EBADMSG. */
 int cf_open_v1(const struct cf_key *k, const uint8_t iv[CF_IV_SIZE],
 	       const uint8_t *body, size_t bodylen, uint8_t *plain_out);
 
+/*
+ * v1 with bounded memory.  A v1 body is one GCM message: nothing of it is
+ * authentic before its end.  cf_v1_open reads the whole body once,
+ * streaming, checks the tag and keeps a SHA-256 of every 64 KiB of
+ * ciphertext (32 bytes each); cf_v1_read then reads one such piece,
+ * refuses it unless it hashes to what was authenticated (a file changed
+ * after the check), and decrypts it with GCM's own counter (AES-CTR).
+ * Limits: CF_V1_MAX plaintext bytes (GCM's 32-bit block counter).
+ */
+#define CF_V1_MAX (((uint64_t)1 << 32) - 2) * 16
+struct cf_v1;
+/* fd: the whole file (header included), cipher bytes long, its header
+ * parsed already (iv).  Returns 0, -EBADMSG (authentication failed,
+ * truncated), -EFBIG (over CF_V1_MAX), -EIO, -ENOMEM. */
+int cf_v1_open(const struct cf_key *k, int fd, uint64_t cipher,
+	       const uint8_t iv[CF_IV_SIZE], struct cf_v1 **out);
+void cf_v1_free(struct cf_v1 *v); /* NULL ok */
+uint64_t cf_v1_size(const struct cf_v1 *v);
+/* Plaintext bytes [idx * 64 KiB, +64 KiB) into out (*len bytes: fewer at
+ * the end, 0 past it); ct is CF_CHUNK_SIZE bytes of scratch.  0,
+ * -EBADMSG (the ciphertext changed since cf_v1_open), -EIO. */
+int cf_v1_read(const struct cf_key *k, const struct cf_v1 *v, int fd,
+	       uint64_t idx, uint8_t *ct, uint8_t *out, size_t *len);
+
 /* Stream helpers for the encrypt/decrypt/cat commands.  Encrypt reads
  * in_fd to EOF and writes a v2 file under a fresh IV to out_fd.  Decrypt
- * reads a v1 or v2 file from in_fd and writes the plaintext to out_fd,
- * failing with -EBADMSG on tampering or truncation (plaintext already
- * written for earlier, authentic chunks is not retracted: callers that
- * need all-or-nothing write to a temporary file).  -EIO on read/write
- * errors, -EPROTO/-ENOTSUP for header problems as cf_header_parse.
- * Memory is O(chunk) for v2, O(file) for v1 (single GCM message). */
+ * reads a v2 file (v1 too with CF_ALLOW_V1) from in_fd and writes the
+ * plaintext to out_fd, failing with -EBADMSG on tampering or truncation
+ * (plaintext already written for earlier, authentic chunks is not
+ * retracted: callers that need all-or-nothing write to a temporary file;
+ * no v1 plaintext is written before the whole file is authenticated).
+ * -EIO on read/write errors, -EPROTO/-ENOTSUP for header problems as
+ * cf_header_parse, -EPROTONOSUPPORT for a v1 file without CF_ALLOW_V1,
+ * -EFBIG for a v1 file over CF_V1_PIPE_MAX read from a pipe (it must be
+ * held whole there; from a file, see cf_v1_open).  Memory is O(chunk). */
+#define CF_ALLOW_V1 1u
+#define CF_V1_PIPE_MAX (64u << 20)
 int cf_encrypt_fd(const struct cf_key *k, int in_fd, int out_fd);
-int cf_decrypt_fd(const struct cf_key *k, int in_fd, int out_fd);
+int cf_decrypt_fd(const struct cf_key *k, int in_fd, int out_fd,
+		  unsigned flags);
 
 /* One-line description of a cformat error code, CockroachDB's wording
  * where it has one ("failed to decrypt — maybe incorrect key", ...). */

@@ -1,17 +1,21 @@
 /*
- * file.c - open-file state: committed version + optional write session.
+ * file.c - open-file state: what the backing file holds (probe), reads,
+ * sizes, and the locked entry points.  Write sessions: file_write.c.
  *
  * Nonce safety argument: chunk i of a version is sealed exactly once,
- * with nonce(IV, i), when the session's frontier moves past it or at
- * commit; the frontier only moves forward.  A write behind the frontier
- * (or any change once a version is committed) starts a new version with
- * a fresh random IV.  Only a brand-new file is written in place, and its
- * IV is fresh too.  So no (key, nonce) pair ever seals two plaintexts.
+ * with nonce(IV, i), when the session's frontier moves past it or when
+ * the file is finished; the frontier only moves forward.  The unfinished
+ * last chunk goes to the journal under a fresh random nonce per record,
+ * never under the file's IV.  A write behind the frontier, any change of
+ * a finished version, and the first write after a failed session start
+ * a new version with a fresh random IV.  Only a brand-new file is written
+ * in place, and its IV is fresh too.  So no (key, nonce) pair ever seals
+ * two plaintexts.
  */
-#include "file.h"
+#include "file_int.h"
 
 #include <errno.h>
-#include <pthread.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -19,42 +23,16 @@
 
 #include "../lib/fdio.h"
 #include "../lib/log.h"
+#include "journal.h"
 
-#define CHUNK ((uint64_t)CF_CHUNK_SIZE)
-#define CT_OFF(i) ((off_t)(CF_HEADER_SIZE + (uint64_t)(i)*CF_CHUNK_CT_SIZE))
-
-struct kfile {
-	pthread_rwlock_t lock;
-	const struct cf_key *key;
-	const struct kfile_host *host;
-	char *label;
-	bool writable;
-
-	/* committed version */
-	int fd;
-	int version; /* 1, 2; 0: none (empty or not encrypted) */
-	int bad;     /* header error, reads fail with it */
-	bool empty;  /* the backing file had no bytes at all */
-	uint8_t iv[CF_IV_SIZE];
-	uint64_t size;	  /* plaintext size */
-	uint8_t *v1plain; /* whole plaintext of a v1 file */
-
-	/* write session */
-	bool session, inplace, header_done, tail_loaded;
-	int wfd;
-	char tmpname[64];
-	uint8_t wiv[CF_IV_SIZE];
-	uint64_t frontier;  /* chunks sealed in wfd */
-	uint64_t wsize;	    /* plaintext size of the new version */
-	uint64_t old_limit; /* old bytes beyond frontier still valid */
-	uint8_t *tail;	    /* chunk `frontier`, tail_len bytes valid */
-	size_t tail_len;
-	uint8_t *ct; /* header + one sealed chunk */
-};
-
-static uint64_t min_u64(uint64_t a, uint64_t b)
+uint64_t kf_min(uint64_t a, uint64_t b)
 {
 	return a < b ? a : b;
+}
+
+static uint64_t kf_max(uint64_t a, uint64_t b)
+{
+	return a > b ? a : b;
 }
 
 uint64_t kfile_stat_size(uint64_t cipher)
@@ -68,13 +46,26 @@ uint64_t kfile_stat_size(uint64_t cipher)
 	return (cipher - CF_HEADER_SIZE) / CF_CHUNK_CT_SIZE * CHUNK + 1;
 }
 
-static int pread_full(int fd, uint8_t *buf, size_t len, off_t off, size_t *got)
+uint64_t kfile_stat_size_of(uint64_t cipher, int version)
+{
+	if (version == CF_V1)
+		return cipher >= CF_HEADER_SIZE + CF_TAG_SIZE
+			   ? cipher - CF_HEADER_SIZE - CF_TAG_SIZE
+			   : 1;
+	if (version == 0)
+		return kf_max(1, kfile_stat_size(cipher));
+	if (version == CF_V2_OPEN) /* its complete chunks, and more */
+		return (cipher - CF_HEADER_SIZE) / CF_CHUNK_CT_SIZE * CHUNK + 1;
+	return kfile_stat_size(cipher);
+}
+
+int kf_pread(int fd, uint8_t *buf, size_t len, off_t off, size_t *got)
 {
 	return fdio_read_full(fd, buf, len, off, got) ? -EIO : 0;
 }
 
 /* Out of space is worth telling apart: the user can act on it. */
-static int pwrite_full(int fd, const uint8_t *buf, size_t len, off_t off)
+int kf_pwrite(int fd, const uint8_t *buf, size_t len, off_t off)
 {
 	int r = fdio_write_all(fd, buf, len, off);
 
@@ -83,25 +74,31 @@ static int pwrite_full(int fd, const uint8_t *buf, size_t len, off_t off)
 	return r ? -EIO : 0;
 }
 
-/* Read and authenticate chunk idx of a v2 file: the chunk must have
- * exactly the plaintext length the file size implies. */
-static int v2_chunk(const struct kfile *kf, int fd, const uint8_t *iv,
-		    uint64_t size, uint64_t idx, uint8_t *ct, uint8_t *out)
+/* Read and authenticate chunk idx of a v2 layout: the chunk must have
+ * exactly the plaintext length the size implies.  No log. */
+static int chunk_quiet(const struct kfile *kf, int fd, const uint8_t *iv,
+		       uint64_t size, uint64_t idx, uint8_t *ct, uint8_t *out)
 {
 	uint64_t want = idx < size / CHUNK ? CHUNK : size % CHUNK;
 	size_t got;
 	int r;
 
-	r = pread_full(fd, ct, (size_t)want + CF_TAG_SIZE, CT_OFF(idx), &got);
-	if (r) {
+	r = kf_pread(fd, ct, (size_t)want + CF_TAG_SIZE, CT_OFF(idx), &got);
+	if (r)
+		return r;
+	if (got != want + CF_TAG_SIZE)
+		return -EBADMSG;
+	return cf_open_chunk(kf->key, iv, idx, ct, got, out);
+}
+
+int kf_v2_chunk(const struct kfile *kf, int fd, const uint8_t *iv,
+		uint64_t size, uint64_t idx, uint8_t *ct, uint8_t *out)
+{
+	int r = chunk_quiet(kf, fd, iv, size, idx, ct, out);
+
+	if (r == -EIO)
 		log_err("%s: read error in chunk %llu", kf->label,
 			(unsigned long long)idx);
-		return r;
-	}
-	if (got != want + CF_TAG_SIZE)
-		r = -EBADMSG;
-	else
-		r = cf_open_chunk(kf->key, iv, idx, ct, got, out);
 	if (r == -EBADMSG)
 		log_err(
 		    "%s: chunk %llu is damaged or truncated (authentication "
@@ -110,73 +107,195 @@ static int v2_chunk(const struct kfile *kf, int fd, const uint8_t *iv,
 	return r;
 }
 
+/* A v1 file: refused unless allowed; then authenticated whole, once. */
 static int load_v1(struct kfile *kf, uint64_t cipher)
 {
-	size_t body = (size_t)(cipher - CF_HEADER_SIZE), got;
-	uint8_t *ct = malloc(body ? body : 1);
 	int r;
 
-	kf->v1plain = malloc(body ? body : 1);
-	if (!ct || !kf->v1plain) {
-		free(ct);
-		return -ENOMEM;
+	if (!(kf->flags & KFILE_ALLOW_V1)) {
+		log_err("%s: a v1 file (CockroachDB 21.1 or older, one GCM "
+			"message): refused; give --allow-v1 to read it",
+			kf->label);
+		return -EBADMSG;
 	}
-	r = pread_full(kf->fd, ct, body, CF_HEADER_SIZE, &got);
-	if (!r && got != body)
-		r = -EBADMSG;
+	r = cf_v1_open(kf->key, kf->fd, cipher, kf->iv, &kf->v1);
+	if (r == -EBADMSG || r == -EFBIG)
+		log_err("%s: v1 file %s", kf->label,
+			r == -EFBIG ? "too large to authenticate (over 64 GiB)"
+				    : "failed authentication");
 	if (!r)
-		r = cf_open_v1(kf->key, kf->iv, ct, body, kf->v1plain);
-	free(ct);
-	if (r == -EBADMSG)
-		log_err("%s: v1 file failed authentication", kf->label);
-	kf->size = r ? 0 : body - CF_TAG_SIZE;
-	return r;
+		kf->size = cf_v1_size(kf->v1);
+	return r == -EFBIG ? -EBADMSG : r;
 }
 
-/* Learn the committed version from the backing file. */
-static int probe(struct kfile *kf)
+void kf_forget_version(struct kfile *kf)
+{
+	cf_v1_free(kf->v1);
+	kf->v1 = NULL;
+	if (kf->ctail) {
+		secret_wipe(kf->ctail, CF_CHUNK_SIZE);
+		free(kf->ctail);
+		kf->ctail = NULL;
+	}
+	kf->version = 0;
+	kf->bad = 0;
+	kf->empty = false;
+	kf->journal = false;
+	kf->size = 0;
+	kf->shown = 1;
+	kf->nfull = 0;
+}
+
+static int open_journal(struct kfile *kf, const uint8_t iv[CF_IV_SIZE],
+			int flags)
+{
+	char name[JNL_NAME_SIZE];
+	int dfd, fd;
+
+	if (!kf->host || !kf->host->dirfd)
+		return -ENOENT;
+	dfd = kf->host->dirfd(kf->host->ctx);
+	if (dfd < 0)
+		return dfd;
+	jnl_name(iv, name);
+	fd = openat(dfd, name, flags | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		fd = -errno;
+	close(dfd);
+	return fd;
+}
+
+void kf_journal_remove(struct kfile *kf, const uint8_t iv[CF_IV_SIZE])
+{
+	char name[JNL_NAME_SIZE];
+	int dfd;
+
+	if (!kf->host || !kf->host->dirfd)
+		return;
+	dfd = kf->host->dirfd(kf->host->ctx);
+	if (dfd < 0)
+		return;
+	jnl_name(iv, name);
+	if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
+		log_warn("%s: could not remove its journal: %s", kf->label,
+			 strerror(errno));
+	close(dfd);
+}
+
+/* The record in the journal of an unfinished file: chunk nfull's bytes.
+ * A complete chunk written after the record supersedes it (the end is
+ * then unknown); chunks after a record that are not complete are cut. */
+static void load_journal(struct kfile *kf)
+{
+	uint8_t *data = malloc(CF_CHUNK_SIZE), *buf = malloc(JNL_BUF_SIZE);
+	uint64_t k, seq;
+	size_t len;
+	int fd, r = -ENOMEM;
+
+	fd = open_journal(kf, kf->iv, O_RDONLY);
+	if (fd >= 0)
+		kf->journal = true;
+	if (fd >= 0 && data && buf)
+		r = jnl_read(fd, kf->key, kf->iv, &k, &seq, data, &len, buf);
+	if (fd >= 0)
+		close(fd);
+	if (!r && k < kf->nfull &&
+	    chunk_quiet(kf, kf->fd, kf->iv, (k + 1) * CHUNK, k, buf, buf) != 0)
+		kf->nfull = k;
+	if (!r && k == kf->nfull) {
+		kf->ctail = data;
+		kf->size = k * CHUNK + len;
+		data = NULL;
+	} else if (fd >= 0) {
+		log_err("%s: was being written when kmsfs stopped; its "
+			"journal %s, so it ends in an error after %llu bytes",
+			kf->label,
+			r ? "is unreadable" : "is older than its data",
+			(unsigned long long)(kf->nfull * CHUNK));
+	}
+	free(buf);
+	if (data)
+		secret_wipe(data, CF_CHUNK_SIZE);
+	free(data);
+}
+
+/* A CF_V2_OPEN file: complete chunks, then the journal's bytes (or an
+ * unknown end, one byte past them, so that a reader gets EIO there). */
+static int probe_open(struct kfile *kf, uint64_t cipher)
+{
+	uint8_t *ct = malloc(CF_CHUNK_CT_SIZE);
+	uint64_t plain;
+	int r;
+
+	if (!ct)
+		return -ENOMEM;
+	kf->version = CF_V2_OPEN;
+	kf->nfull = (cipher - CF_HEADER_SIZE) / CF_CHUNK_CT_SIZE;
+	kf->size = kf->nfull * CHUNK + 1;
+	/* Finished but for the version byte (stopped between the two). */
+	if (cf_plain_size(cipher, &plain) == 0) {
+		r = chunk_quiet(kf, kf->fd, kf->iv, plain, plain / CHUNK, ct,
+				ct);
+		if (r == 0) {
+			kf->version = CF_V2;
+			kf->size = plain;
+		}
+	}
+	free(ct);
+	if (kf->version == CF_V2_OPEN)
+		load_journal(kf);
+	return 0;
+}
+
+int kf_probe(struct kfile *kf)
 {
 	uint8_t hdr[CF_HEADER_SIZE];
 	struct stat st;
 	size_t got;
 	int r;
 
+	kf_forget_version(kf);
 	if (fstat(kf->fd, &st) < 0)
 		return -errno;
 	if (st.st_size == 0) {
 		/* New, or left empty by a crash: writable from scratch, but
 		 * not readable until a session gives it content. */
-		kf->version = 0;
-		kf->size = 0;
 		kf->bad = -EBADMSG;
 		kf->empty = true;
 		return 0;
 	}
-	r = pread_full(kf->fd, hdr, sizeof(hdr), 0, &got);
+	r = kf_pread(kf->fd, hdr, sizeof(hdr), 0, &got);
 	if (r)
 		return r;
+	kf->shown = kf_max(1, kfile_stat_size((uint64_t)st.st_size));
 	r = cf_header_parse(hdr, got, &kf->version, kf->iv);
 	if (r) {
+		kf->version = 0;
 		kf->bad = -EBADMSG;
 		log_err("%s: not an encrypted file (%s); refusing to serve it",
 			kf->label,
 			r == -EBADMSG ? "no 'encrypt' header" : cf_strerror(r));
 		return 0;
 	}
+	if (!kf->key)
+		return -ENOKEY; /* ciphertext, and no key to read it */
 	if (kf->version == CF_V1) {
 		r = load_v1(kf, (uint64_t)st.st_size);
 		if (r == -EBADMSG)
 			kf->bad = r;
 		return r == -EBADMSG ? 0 : r;
 	}
+	if (kf->version == CF_V2_OPEN)
+		return probe_open(kf, (uint64_t)st.st_size);
 	kf->size = kfile_stat_size((uint64_t)st.st_size);
 	return 0;
 }
 
-int kfile_open(int fd, bool writable, const struct cf_key *key,
+int kfile_open(int fd, unsigned flags, const struct cf_key *key,
 	       const struct kfile_host *host, const char *label,
 	       struct kfile **out)
 {
+	bool writable = flags & KFILE_WRITABLE;
 	struct kfile *kf = calloc(1, sizeof(*kf));
 	int r;
 
@@ -190,10 +309,22 @@ int kfile_open(int fd, bool writable, const struct cf_key *key,
 	pthread_rwlock_init(&kf->lock, NULL);
 	kf->fd = fd;
 	kf->wfd = -1;
+	kf->jfd = -1;
+	kf->jdirfd = -1;
 	kf->writable = writable;
+	kf->flags = flags;
+	kf->times[0].tv_nsec = kf->times[1].tv_nsec = UTIME_OMIT;
 	kf->key = key;
 	kf->host = host;
-	r = probe(kf);
+	r = kf_probe(kf);
+	if (!r && kf->bad && !writable && !(kf->empty && (flags & KFILE_NEW))) {
+		/* Nothing to read, nothing to replace it with: EIO now. */
+		if (kf->empty)
+			log_err("%s: empty backing file (an interrupted "
+				"write?); refusing to serve it",
+				kf->label);
+		r = kf->bad;
+	}
 	if (r) {
 		kf->fd = -1; /* the caller still owns fd on failure */
 		kfile_close(kf);
@@ -203,30 +334,19 @@ int kfile_open(int fd, bool writable, const struct cf_key *key,
 	return 0;
 }
 
-static void drop_session(struct kfile *kf)
-{
-	if (kf->session && !kf->inplace && kf->wfd >= 0) {
-		close(kf->wfd);
-		kf->host->discard(kf->host->ctx, kf->tmpname);
-	}
-	kf->wfd = -1;
-	kf->session = false;
-}
-
 void kfile_close(struct kfile *kf)
 {
 	if (!kf)
 		return;
-	drop_session(kf);
+	kf_drop_session(kf);
 	if (kf->fd >= 0)
 		close(kf->fd);
+	kf_forget_version(kf);
 	if (kf->tail)
 		secret_wipe(kf->tail, CF_CHUNK_SIZE);
-	if (kf->v1plain)
-		secret_wipe(kf->v1plain, kf->size);
 	free(kf->tail);
 	free(kf->ct);
-	free(kf->v1plain);
+	free(kf->jbuf);
 	free(kf->label);
 	pthread_rwlock_destroy(&kf->lock);
 	free(kf);
@@ -255,41 +375,56 @@ void kfile_set_writable_fd(struct kfile *kf, int fd)
 	pthread_rwlock_unlock(&kf->lock);
 }
 
+bool kfile_unfinished(struct kfile *kf)
+{
+	bool u;
+
+	pthread_rwlock_rdlock(&kf->lock);
+	u = !kf->session && kf->version == CF_V2_OPEN;
+	pthread_rwlock_unlock(&kf->lock);
+	return u;
+}
+
 uint64_t kfile_size(struct kfile *kf)
 {
 	uint64_t s;
 
 	pthread_rwlock_rdlock(&kf->lock);
-	s = kf->session ? kf->wsize : kf->size;
+	s = kf->session ? kf->wsize : kf->bad ? kf->shown : kf->size;
 	pthread_rwlock_unlock(&kf->lock);
 	return s;
 }
 
-/* Plaintext of chunk idx of the committed version, len bytes. */
-static int old_chunk(struct kfile *kf, uint64_t idx, uint8_t *ct, uint8_t *out,
-		     size_t *len)
+int kf_old_chunk(struct kfile *kf, uint64_t idx, uint8_t *ct, uint8_t *out,
+		 size_t *len)
 {
 	uint64_t start = idx * CHUNK;
 
-	*len = start < kf->size ? (size_t)min_u64(CHUNK, kf->size - start) : 0;
+	*len = start < kf->size ? (size_t)kf_min(CHUNK, kf->size - start) : 0;
 	if (kf->bad)
 		return kf->bad;
-	if (kf->version == CF_V1) {
-		memcpy(out, kf->v1plain + start, *len);
+	switch (kf->version) {
+	case CF_V1:
+		return cf_v1_read(kf->key, kf->v1, kf->fd, idx, ct, out, len);
+	case CF_V2:
+		return kf_v2_chunk(kf, kf->fd, kf->iv, kf->size, idx, ct, out);
+	case CF_V2_OPEN:
+		if (idx < kf->nfull)
+			return kf_v2_chunk(kf, kf->fd, kf->iv, kf->size, idx,
+					   ct, out);
+		if (kf->ctail && idx == kf->nfull) {
+			memcpy(out, kf->ctail, *len);
+			return 0;
+		}
+		if (*len)
+			log_err("%s: ends after %llu bytes: it was being "
+				"written when kmsfs stopped",
+				kf->label,
+				(unsigned long long)(kf->nfull * CHUNK));
+		return *len ? -EBADMSG : 0;
+	default:
 		return 0;
 	}
-	if (kf->version == 0)
-		return 0;
-	return v2_chunk(kf, kf->fd, kf->iv, kf->size, idx, ct, out);
-}
-
-static int ensure_buffers(struct kfile *kf)
-{
-	if (!kf->tail)
-		kf->tail = malloc(CF_CHUNK_SIZE);
-	if (!kf->ct)
-		kf->ct = malloc(CF_HEADER_SIZE + CF_CHUNK_CT_SIZE);
-	return kf->tail && kf->ct ? 0 : -ENOMEM;
 }
 
 /* Logical length of chunk idx in the session. */
@@ -297,14 +432,13 @@ static size_t sess_len(const struct kfile *kf, uint64_t idx)
 {
 	uint64_t start = idx * CHUNK;
 
-	return start < kf->wsize ? (size_t)min_u64(CHUNK, kf->wsize - start)
-				 : 0;
+	return start < kf->wsize ? (size_t)kf_min(CHUNK, kf->wsize - start) : 0;
 }
 
-/* Session content of chunk idx > frontier, or == frontier before the
- * tail is loaded: old bytes up to old_limit, zeros after. */
-static int sess_old(struct kfile *kf, uint64_t idx, uint8_t *ct, uint8_t *out,
-		    size_t *len)
+/* Session content of chunk idx beyond what is sealed or held: old bytes
+ * up to old_limit, zeros after. */
+static int sess_old_view(struct kfile *kf, uint64_t idx, uint8_t *ct,
+			 uint8_t *out, size_t *len)
 {
 	uint64_t start = idx * CHUNK;
 	size_t n_old = 0, got = 0;
@@ -312,9 +446,9 @@ static int sess_old(struct kfile *kf, uint64_t idx, uint8_t *ct, uint8_t *out,
 
 	*len = sess_len(kf, idx);
 	if (start < kf->old_limit)
-		n_old = (size_t)min_u64(*len, kf->old_limit - start);
+		n_old = (size_t)kf_min(*len, kf->old_limit - start);
 	if (n_old)
-		r = old_chunk(kf, idx, ct, out, &got);
+		r = kf_old_chunk(kf, idx, ct, out, &got);
 	if (r)
 		return r;
 	if (got < n_old)
@@ -323,296 +457,16 @@ static int sess_old(struct kfile *kf, uint64_t idx, uint8_t *ct, uint8_t *out,
 	return 0;
 }
 
-static int load_tail(struct kfile *kf)
-{
-	size_t len;
-	int r;
-
-	if (kf->tail_loaded)
-		return 0;
-	r = sess_old(kf, kf->frontier, kf->ct, kf->tail, &len);
-	if (r)
-		return r;
-	kf->tail_len = len;
-	kf->tail_loaded = true;
-	return 0;
-}
-
-/* Seal the tail as chunk `frontier` (padded with zeros to its logical
- * length) and write it; the header goes out with chunk 0. */
-static int seal_frontier(struct kfile *kf)
-{
-	size_t len = sess_len(kf, kf->frontier), hdr = 0;
-	off_t off = CT_OFF(kf->frontier);
-	int r;
-
-	r = load_tail(kf);
-	if (r)
-		return r;
-	if (kf->tail_len < len)
-		memset(kf->tail + kf->tail_len, 0, len - kf->tail_len);
-	if (!kf->header_done) {
-		/* Nothing was written yet, so the frontier is chunk 0. */
-		cf_header_build(kf->wiv, kf->ct);
-		hdr = CF_HEADER_SIZE;
-		off = 0;
-	}
-	r = cf_seal_chunk(kf->key, kf->wiv, kf->frontier, kf->tail, len,
-			  kf->ct + hdr);
-	if (!r)
-		r = pwrite_full(kf->wfd, kf->ct, hdr + len + CF_TAG_SIZE, off);
-	if (r)
-		return r;
-	kf->header_done = true;
-	kf->frontier++;
-	kf->tail_loaded = false;
-	kf->tail_len = 0;
-	return 0;
-}
-
-static int sess_begin(struct kfile *kf)
-{
-	int r;
-
-	if (!kf->writable)
-		return -EBADF;
-	r = ensure_buffers(kf);
-	if (!r)
-		r = cf_iv_random(kf->wiv);
-	if (r)
-		return r;
-	kf->inplace = kf->empty; /* only a file with no bytes at all */
-	if (kf->inplace) {
-		kf->wfd = kf->fd;
-	} else {
-		r = kf->host->mktemp(kf->host->ctx, &kf->wfd, kf->tmpname,
-				     sizeof(kf->tmpname));
-		if (r) {
-			log_err("%s: cannot create a temporary file for "
-				"re-encryption: %s",
-				kf->label, strerror(-r));
-			return r;
-		}
-	}
-	kf->session = true;
-	kf->header_done = false;
-	kf->tail_loaded = false;
-	kf->tail_len = 0;
-	kf->frontier = 0;
-	kf->wsize = kf->size;
-	kf->old_limit = kf->bad ? 0 : kf->size;
-	return 0;
-}
-
-int kfile_begin_new(struct kfile *kf)
-{
-	int r = 0;
-
-	pthread_rwlock_wrlock(&kf->lock);
-	if (!kf->session && kf->empty)
-		r = sess_begin(kf);
-	pthread_rwlock_unlock(&kf->lock);
-	return r;
-}
-
-/* Copy the finished temporary into the old inode (several hard links:
- * renaming would split them).  Not crash-atomic; documented. */
-static int copy_back(struct kfile *kf)
-{
-	uint64_t total = cf_cipher_size(kf->wsize);
-	uint8_t *buf = kf->ct;
-	off_t off = 0;
-	int r = 0;
-
-	while (!r && (uint64_t)off < total) {
-		size_t want = (size_t)min_u64(CF_CHUNK_CT_SIZE, total - off),
-		       got;
-
-		r = pread_full(kf->wfd, buf, want, off, &got);
-		if (!r && got != want)
-			r = -EIO;
-		if (!r)
-			r = pwrite_full(kf->fd, buf, want, off);
-		off += (off_t)want;
-	}
-	if (!r && (ftruncate(kf->fd, (off_t)total) < 0 || fsync(kf->fd) < 0))
-		r = -EIO;
-	close(kf->wfd);
-	kf->host->discard(kf->host->ctx, kf->tmpname);
-	return r;
-}
-
-/* Publish the finished new version. */
-static int sess_publish(struct kfile *kf, bool sync)
-{
-	int r = 0;
-
-	if (kf->inplace)
-		return sync && fdatasync(kf->wfd) < 0 ? -EIO : 0;
-	if (fsync(kf->wfd) < 0)
-		return -EIO;
-	r = kf->host->replace(kf->host->ctx, kf->tmpname, kf->wfd);
-	if (r == -ENOTSUP)
-		return copy_back(kf); /* closes and removes the temporary */
-	if (r)
-		return r;
-	close(kf->fd);
-	kf->fd = kf->wfd;
-	return 0;
-}
-
-static int commit_locked(struct kfile *kf, bool sync)
-{
-	int r = 0;
-
-	if (!kf->session)
-		return sync && kf->writable && fdatasync(kf->fd) < 0 ? -EIO : 0;
-	while (!r && kf->frontier <= kf->wsize / CHUNK)
-		r = seal_frontier(kf);
-	if (!r)
-		r = sess_publish(kf, sync);
-	if (r) {
-		log_err("%s: could not write the new version: %s", kf->label,
-			strerror(-r));
-		drop_session(kf);
-		return r;
-	}
-	if (kf->v1plain) {
-		secret_wipe(kf->v1plain, kf->size);
-		free(kf->v1plain);
-		kf->v1plain = NULL;
-	}
-	memcpy(kf->iv, kf->wiv, CF_IV_SIZE);
-	kf->version = CF_V2;
-	kf->size = kf->wsize;
-	kf->bad = 0;
-	kf->empty = false;
-	kf->session = false;
-	kf->wfd = -1;
-	return 0;
-}
-
-int kfile_commit(struct kfile *kf, bool sync)
-{
-	int r;
-
-	pthread_rwlock_wrlock(&kf->lock);
-	r = commit_locked(kf, sync);
-	pthread_rwlock_unlock(&kf->lock);
-	return r;
-}
-
-/* Make sure a session is open whose frontier is at or before chunk idx:
- * otherwise the data there is sealed already and a new version starts. */
-static int sess_reach(struct kfile *kf, uint64_t idx)
-{
-	int r;
-
-	if (kf->session && idx < kf->frontier) {
-		r = commit_locked(kf, false);
-		if (r)
-			return r;
-	}
-	return kf->session ? 0 : sess_begin(kf);
-}
-
-static int write_locked(struct kfile *kf, const uint8_t *buf, size_t len,
-			uint64_t off)
-{
-	uint64_t pos = off;
-	int r;
-
-	r = sess_reach(kf, off / CHUNK);
-	if (r)
-		return r;
-	if (off + len > kf->wsize)
-		kf->wsize = off + len; /* bytes in a hole read as zeros */
-	while (kf->frontier < off / CHUNK) {
-		r = seal_frontier(kf);
-		if (r)
-			return r;
-	}
-	while (len) {
-		size_t in = (size_t)(pos % CHUNK);
-		size_t n = (size_t)min_u64(len, CHUNK - in);
-
-		r = load_tail(kf);
-		if (r)
-			return r;
-		if (kf->tail_len < in)
-			memset(kf->tail + kf->tail_len, 0, in - kf->tail_len);
-		memcpy(kf->tail + in, buf, n);
-		if (kf->tail_len < in + n)
-			kf->tail_len = in + n;
-		pos += n;
-		buf += n;
-		len -= n;
-		if (len) {
-			r = seal_frontier(kf);
-			if (r)
-				return r;
-		}
-	}
-	return 0;
-}
-
-int kfile_write(struct kfile *kf, const uint8_t *buf, size_t len, uint64_t off)
-{
-	int r;
-
-	if (len == 0)
-		return 0;
-	pthread_rwlock_wrlock(&kf->lock);
-	r = write_locked(kf, buf, len, off);
-	pthread_rwlock_unlock(&kf->lock);
-	return r;
-}
-
-static int truncate_locked(struct kfile *kf, uint64_t size)
-{
-	int r;
-
-	if (!kf->session && size == kf->size && !kf->bad && kf->version)
-		return 0;
-	/* Chunks below the frontier that reach past size are sealed. */
-	r = kf->session && size < kf->frontier * CHUNK
-		? commit_locked(kf, false)
-		: 0;
-	if (!r && !kf->session)
-		r = sess_begin(kf);
-	if (r)
-		return r;
-	if (size < kf->wsize) {
-		uint64_t start = kf->frontier * CHUNK;
-
-		if (kf->old_limit > size)
-			kf->old_limit = size;
-		if (kf->tail_loaded && start + kf->tail_len > size)
-			kf->tail_len = (size_t)(size - start);
-	}
-	kf->wsize = size;
-	return 0;
-}
-
-int kfile_truncate(struct kfile *kf, uint64_t size)
-{
-	int r;
-
-	pthread_rwlock_wrlock(&kf->lock);
-	r = truncate_locked(kf, size);
-	pthread_rwlock_unlock(&kf->lock);
-	return r;
-}
-
 /* Content of chunk idx as a reader sees it now. */
 static int chunk_now(struct kfile *kf, uint64_t idx, uint8_t *ct, uint8_t *out,
 		     size_t *len)
 {
 	if (!kf->session)
-		return old_chunk(kf, idx, ct, out, len);
+		return kf_old_chunk(kf, idx, ct, out, len);
 	if (idx < kf->frontier) {
 		*len = CF_CHUNK_SIZE;
-		return v2_chunk(kf, kf->wfd, kf->wiv, kf->wsize, idx, ct, out);
+		return kf_v2_chunk(kf, kf->wfd, kf->wiv, kf->wsize, idx, ct,
+				   out);
 	}
 	if (idx == kf->frontier && kf->tail_loaded) {
 		*len = sess_len(kf, idx);
@@ -620,10 +474,10 @@ static int chunk_now(struct kfile *kf, uint64_t idx, uint8_t *ct, uint8_t *out,
 		memset(out + kf->tail_len, 0, *len - kf->tail_len);
 		return 0;
 	}
-	return sess_old(kf, idx, ct, out, len);
+	return sess_old_view(kf, idx, ct, out, len);
 }
 
-/* A read that reaches the end of a committed v2 file also checks the
+/* A read that reaches the end of a finished v2 file also checks the
  * final chunk when the range did not cover it (size a multiple of 64 KiB:
  * the final chunk is a bare tag), so a file cut at a chunk boundary or
  * with a forged end cannot pass for complete. */
@@ -633,7 +487,7 @@ static int check_final(struct kfile *kf, uint8_t *ct, uint8_t *pt)
 
 	if (kf->session || kf->version != CF_V2 || kf->size % CHUNK)
 		return 0;
-	return old_chunk(kf, kf->size / CHUNK, ct, pt, &len);
+	return kf_old_chunk(kf, kf->size / CHUNK, ct, pt, &len);
 }
 
 static int read_locked(struct kfile *kf, uint8_t *buf, size_t len, uint64_t off,
@@ -667,7 +521,7 @@ static int read_locked(struct kfile *kf, uint8_t *buf, size_t len, uint64_t off,
 			r = -EBADMSG; /* file shorter than its size says */
 			break;
 		}
-		n = (size_t)min_u64(len - done, clen - in);
+		n = (size_t)kf_min(len - done, clen - in);
 		if (!direct)
 			memcpy(buf + done, pt + in, n);
 		done += n;
@@ -699,5 +553,97 @@ int kfile_read(struct kfile *kf, uint8_t *buf, size_t len, uint64_t off,
 out:
 	free(pt); /* file data, not key material */
 	free(ct);
+	return r;
+}
+
+/* --- locked entry points to write sessions (file_write.c) ------------- */
+
+int kfile_begin_new(struct kfile *kf)
+{
+	int r = 0;
+
+	pthread_rwlock_wrlock(&kf->lock);
+	if (!kf->session && kf->empty)
+		r = kf_begin(kf);
+	pthread_rwlock_unlock(&kf->lock);
+	return r;
+}
+
+void kfile_set_times(struct kfile *kf, const struct timespec tv[2])
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	pthread_rwlock_wrlock(&kf->lock);
+	for (int i = 0; i < 2; i++) {
+		if (tv[i].tv_nsec != UTIME_OMIT)
+			kf->times[i] = tv[i].tv_nsec == UTIME_NOW ? now : tv[i];
+	}
+	pthread_rwlock_unlock(&kf->lock);
+}
+
+/* The user's times again, after kmsfs wrote to the backing file. */
+static void keep_times(struct kfile *kf)
+{
+	if (kf->times[0].tv_nsec == UTIME_OMIT &&
+	    kf->times[1].tv_nsec == UTIME_OMIT)
+		return;
+	if (futimens(kf->fd, kf->times) < 0)
+		log_warn("%s: could not keep the times set on it: %s",
+			 kf->label, strerror(errno));
+}
+
+int kfile_write(struct kfile *kf, const uint8_t *buf, size_t len, uint64_t off)
+{
+	int r;
+
+	if (len == 0)
+		return 0;
+	pthread_rwlock_wrlock(&kf->lock);
+	r = kf_write(kf, buf, len, off);
+	kf->times[1].tv_nsec = UTIME_OMIT; /* a write changes the mtime */
+	pthread_rwlock_unlock(&kf->lock);
+	return r;
+}
+
+int kfile_truncate(struct kfile *kf, uint64_t size)
+{
+	int r;
+
+	pthread_rwlock_wrlock(&kf->lock);
+	r = kf_truncate(kf, size);
+	kf->times[1].tv_nsec = UTIME_OMIT;
+	pthread_rwlock_unlock(&kf->lock);
+	return r;
+}
+
+/* r, else the error of a session that failed since the last report. */
+static int report(struct kfile *kf, int r)
+{
+	if (kf->werr && !r)
+		r = kf->werr;
+	kf->werr = 0;
+	return r;
+}
+
+int kfile_sync(struct kfile *kf, bool durable)
+{
+	int r;
+
+	pthread_rwlock_wrlock(&kf->lock);
+	r = report(kf, kf_checkpoint(kf, durable));
+	keep_times(kf);
+	pthread_rwlock_unlock(&kf->lock);
+	return r;
+}
+
+int kfile_commit(struct kfile *kf)
+{
+	int r;
+
+	pthread_rwlock_wrlock(&kf->lock);
+	r = report(kf, kf_finish(kf));
+	keep_times(kf);
+	pthread_rwlock_unlock(&kf->lock);
 	return r;
 }

@@ -24,6 +24,7 @@ struct kfs_options {
 	bool fuse_debug;	 /* -d: libfuse request tracing */
 	bool single_thread;	 /* -s */
 	bool nonempty;		 /* -o nonempty: may hide a directory's files */
+	bool allow_v1; /* read v1 files (CockroachDB <= 21.1), never write */
 };
 
 /* Check the keys against the backing store, mount, daemonize (unless
@@ -38,8 +39,9 @@ struct kfs_options {
 int kfs_mount(const struct kfs_options *o);
 
 /* Decrypt the file at path (relative to backing, '/'-separated) to out_fd
- * without mounting.  Returns 0 or a negative errno (logged). */
+ * without mounting, with the mount's checks (allow_v1: read v1 files).
+ * Returns 0 or a negative errno (logged). */
 int kfs_cat(const char *backing, struct ks_keyring *keys, const char *profile,
-	    const char *path, int out_fd);
+	    const char *path, bool allow_v1, int out_fd);
 
 #endif

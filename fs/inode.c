@@ -285,26 +285,36 @@ static int header_version(struct kinode *in, const struct stat *st)
 int inode_stat(struct kfs *fs, struct kinode *in, struct stat *st)
 {
 	uint64_t n;
-	int fd = inode_fd_get(fs, in), r = 0;
+	bool enc = in->type == S_IFREG && in->kind == LAYOUT_ENCRYPTED;
+	int fd, r = 0;
 
-	if (fd < 0)
-		return fd;
+	/* An encrypted file's backing size is read under its lock: the
+	 * last release may be finishing it (its size and header change)
+	 * right now. */
+	if (enc)
+		pthread_mutex_lock(&in->lock);
+	fd = inode_fd_get(fs, in);
+	if (fd < 0) {
+		r = fd;
+		goto out;
+	}
 	if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		r = -errno;
 	inode_fd_put(fs, in);
-	if (r || !S_ISREG(st->st_mode) || in->kind != LAYOUT_ENCRYPTED)
-		return r; /* other kinds are stored as they are shown */
+	if (r || !enc || !S_ISREG(st->st_mode))
+		goto out; /* other kinds are stored as they are shown */
 	n = (uint64_t)st->st_size;
-	pthread_mutex_lock(&in->lock);
 	if (in->kf)
 		st->st_size = (off_t)kfile_size(in->kf);
-	else if (n >= CF_HEADER_SIZE + CF_TAG_SIZE &&
-		 header_version(in, st) == CF_V1)
-		st->st_size = (off_t)(n - CF_HEADER_SIZE - CF_TAG_SIZE);
+	else if (n >= CF_HEADER_SIZE + CF_TAG_SIZE)
+		st->st_size =
+		    (off_t)kfile_stat_size_of(n, header_version(in, st));
 	else
 		st->st_size = (off_t)kfile_stat_size(n);
-	pthread_mutex_unlock(&in->lock);
-	return 0;
+out:
+	if (enc)
+		pthread_mutex_unlock(&in->lock);
+	return r;
 }
 
 /* --- open files ------------------------------------------------------- */
@@ -312,20 +322,6 @@ int inode_stat(struct kfs *fs, struct kinode *in, struct stat *st)
 static int reopen(struct kfs *fs, struct kinode *in, bool writable)
 {
 	return inode_reopen(fs, in, writable ? O_RDWR : O_RDONLY);
-}
-
-static bool looks_encrypted(struct kfs *fs, struct kinode *in)
-{
-	char pre[CF_PREAMBLE_LEN];
-	int fd = reopen(fs, in, false);
-	bool yes;
-
-	if (fd < 0)
-		return true; /* cannot tell: keep the key error */
-	yes = pread(fd, pre, sizeof(pre), 0) == (ssize_t)sizeof(pre) &&
-	      memcmp(pre, CF_PREAMBLE, CF_PREAMBLE_LEN) == 0;
-	close(fd);
-	return yes;
 }
 
 /* in->lock held. */
@@ -340,9 +336,10 @@ static int attach(struct kfs *fs, struct kinode *in, bool writable, bool fresh)
 	kind_attached(fs, in, writable);
 	r = writable ? keycache_key_write(fs->kc, in->chain, &key)
 		     : keycache_key_read(fs->kc, in->chain, &key);
-	if (r == -ENOKEY && !writable && !looks_encrypted(fs, in)) {
-		/* Not ciphertext at all: open it keyless so that reads
-		 * report it (EIO and a log line), not a key problem. */
+	if (r == -ENOKEY && !writable) {
+		/* kfile_open reads the header once: ciphertext gives the key
+		 * error back, anything else is refused as damaged (EIO and a
+		 * log line), never decrypted with no key. */
 		key = NULL;
 		r = 0;
 	}
@@ -360,7 +357,11 @@ static int attach(struct kfs *fs, struct kinode *in, bool writable, bool fresh)
 	if (fd < 0)
 		return fd;
 	ns_label(fs, in, label, sizeof(label));
-	r = kfile_open(fd, writable, key, &in->host, label, &in->kf);
+	r = kfile_open(fd,
+		       (writable ? KFILE_WRITABLE : 0) |
+			   (fresh ? KFILE_NEW : 0) |
+			   (fs->allow_v1 ? KFILE_ALLOW_V1 : 0),
+		       key, &in->host, label, &in->kf);
 	if (r) {
 		close(fd);
 		return r;
@@ -412,7 +413,7 @@ int inode_release_file(struct kfs *fs, struct kinode *in)
 		kf = in->kf;
 	pthread_mutex_unlock(&in->lock);
 	if (kf)
-		r = kfile_commit(kf, false);
+		r = kfile_commit(kf);
 	pthread_mutex_lock(&in->lock);
 	if (in->nopen && --in->nopen == 0) {
 		/* commits (a no-op unless a handle wrote since), keeps
@@ -420,8 +421,33 @@ int inode_release_file(struct kfs *fs, struct kinode *in)
 		r2 = kind_release(fs, in);
 		if (!r)
 			r = r2;
+		/* kmsfs changed the header (finished, rewritten): its times
+		 * may have been set back, so the cache key cannot tell. */
+		in->hdr_size = -1;
 		inode_fd_put(fs, in);
 	}
+	pthread_mutex_unlock(&in->lock);
+	return r;
+}
+
+int inode_set_times(struct kinode *in, const struct timespec tv[2])
+{
+	char proc[64];
+	int fd, r;
+
+	/* Under the inode lock: the last release cannot finish the file
+	 * between the two. */
+	pthread_mutex_lock(&in->lock);
+	fd = inode_fd_get(in->fs, in);
+	if (fd < 0) {
+		pthread_mutex_unlock(&in->lock);
+		return fd;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	r = utimensat(AT_FDCWD, proc, tv, 0) < 0 ? -errno : 0;
+	if (!r && in->kf)
+		kfile_set_times(in->kf, tv);
+	inode_fd_put(in->fs, in);
 	pthread_mutex_unlock(&in->lock);
 	return r;
 }

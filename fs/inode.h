@@ -109,6 +109,9 @@ struct kinode *inode_find(struct kfs *fs, dev_t dev, ino_t ino);
 int inode_open_file(struct kfs *fs, struct kinode *in, int flags, bool fresh,
 		    struct kind_file *out);
 int inode_release_file(struct kfs *fs, struct kinode *in);
+/* utimensat on a regular file's backing file (tv as utimensat's), and
+ * on its open kfile, which sets them again after its own writes. */
+int inode_set_times(struct kinode *in, const struct timespec tv[2]);
 
 /* Point in at the backing file newfd (any fd of it) after a rename over
  * its old one.  0 or -errno.  An fd of in that is open keeps its number

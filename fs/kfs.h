@@ -41,6 +41,7 @@ struct kfs {
 	struct keycache *kc;
 	struct ks_keyring *keys;
 	const struct layout_profile *layout;
+	bool allow_v1; /* read v1 files (kfile: KFILE_ALLOW_V1) */
 	pthread_mutex_t table_lock;
 	pthread_mutex_t ns_lock; /* namespace changes */
 	pthread_mutex_t ck_lock; /* checksum files (fs/kind.c) */

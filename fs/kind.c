@@ -255,7 +255,7 @@ int kind_release(struct kfs *fs, struct kinode *in)
 	int r = 0;
 
 	if (in->kf) {
-		r = kfile_commit(in->kf, false);
+		r = kfile_commit(in->kf);
 		if (!r)
 			kind_settle(fs, in);
 	}
@@ -297,14 +297,55 @@ uint64_t kind_file_size(const struct kind_file *f)
 }
 
 int kind_file_commit(struct kfs *fs, struct kinode *in,
-		     const struct kind_file *f, bool sync)
+		     const struct kind_file *f)
 {
 	int r;
 
 	if (f->pf)
-		return pfile_commit(f->pf, sync);
-	r = kfile_commit(f->kf, sync);
+		return pfile_commit(f->pf, false);
+	r = kfile_commit(f->kf);
 	if (!r)
+		kind_settle(fs, in);
+	return r;
+}
+
+/* Is in an encrypted file that a checksum file covers?  Such a file is
+ * finished at each flush or fsync instead of being checkpointed: a
+ * checkpoint leaves it to be finished in place later, which would change
+ * its stored bytes under a checksum mapped to them. */
+static bool covered(struct kfs *fs, struct kinode *in)
+{
+	char path[KIND_PATH_MAX];
+	size_t n;
+
+	if (!layout_has_kinds(fs->layout) || in->kind != LAYOUT_ENCRYPTED ||
+	    ns_path(fs, in, path, sizeof(path)))
+		return false;
+	n = strlen(path);
+	if (n + sizeof(CK_SUFFIX) > sizeof(path))
+		return false;
+	memcpy(path + n, CK_SUFFIX, sizeof(CK_SUFFIX));
+	return layout_file_kind(fs->layout, path) == LAYOUT_CHECKSUM;
+}
+
+int kind_file_sync(struct kfs *fs, struct kinode *in, const struct kind_file *f,
+		   bool durable)
+{
+	int r;
+
+	if (f->pf)
+		return pfile_commit(f->pf, durable);
+	if (covered(fs, in)) {
+		r = kfile_commit(f->kf);
+		if (!r && durable)
+			r = kfile_sync(f->kf, true);
+		if (!r)
+			kind_settle(fs, in);
+		return r;
+	}
+	r = kfile_sync(f->kf, durable);
+	/* A file still being written settles when it is finished. */
+	if (!r && !kfile_unfinished(f->kf))
 		kind_settle(fs, in);
 	return r;
 }

@@ -75,7 +75,9 @@ int kind_release(struct kfs *fs, struct kinode *in);
 void kind_detach(struct kinode *in);
 
 /* The open file's operations, as kfile_* / pfile_* (fs/file.h,
- * fs/plainfile.h).  kind_file_commit also settles a new X's checksum. */
+ * fs/plainfile.h).  kind_file_commit finishes the file (kfile_commit),
+ * kind_file_sync checkpoints it (kfile_sync: flush, fsync); both settle a
+ * new X's checksum once X is finished. */
 int kind_file_read(const struct kind_file *f, uint8_t *buf, size_t len,
 		   uint64_t off, size_t *got);
 int kind_file_write(const struct kind_file *f, const uint8_t *buf, size_t len,
@@ -83,7 +85,9 @@ int kind_file_write(const struct kind_file *f, const uint8_t *buf, size_t len,
 int kind_file_truncate(const struct kind_file *f, uint64_t size);
 uint64_t kind_file_size(const struct kind_file *f);
 int kind_file_commit(struct kfs *fs, struct kinode *in,
-		     const struct kind_file *f, bool sync);
+		     const struct kind_file *f);
+int kind_file_sync(struct kfs *fs, struct kinode *in, const struct kind_file *f,
+		   bool durable);
 
 /* After a commit of the encrypted inode in: if it was new, store a
  * sibling checksum that shows SHA-256(its plaintext)[:4] as

@@ -658,16 +658,55 @@ static int host_replace(void *ctx, const char *tmpname, int tmpfd)
 	kind_fix_end(fs, &fx);
 	inode_fd_put(fs, in);
 	if (r) {
+		/* tmp_dirfd stays: host_discard removes the temporary. */
 		log_err("rename of a re-encrypted file failed: %s",
 			strerror(-r));
-	} else {
-		r = inode_repoint(fs, in, tmpfd);
-		if (fsync(in->tmp_dirfd) < 0 && !r)
-			r = -EIO;
+		return r;
 	}
+	r = inode_repoint(fs, in, tmpfd);
+	if (fsync(in->tmp_dirfd) < 0 && !r)
+		r = -EIO;
 	close(in->tmp_dirfd);
 	in->tmp_dirfd = -1;
 	return r;
+}
+
+/* A new file a full disk left with nothing valid in it goes. */
+static int host_remove(void *ctx)
+{
+	struct kinode *in = ctx;
+	struct kfs *fs = in->fs;
+	struct kinode *parent;
+	struct stat st;
+	int r = -ENOENT, pfd;
+
+	pthread_mutex_lock(&fs->ns_lock);
+	parent = in->parent;
+	pfd = parent ? inode_fd_get(fs, parent) : -ENOENT;
+	if (pfd >= 0) {
+		if (fstatat(pfd, in->name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    st.st_dev == in->dev && st.st_ino == in->ino)
+			r = unlinkat(pfd, in->name, 0) < 0 ? -errno : 0;
+		inode_fd_put(fs, parent);
+	}
+	if (!r)
+		set_name_locked(fs, in, NULL, NULL);
+	pthread_mutex_unlock(&fs->ns_lock);
+	return r;
+}
+
+/* The directory of the file's name, for its journal. */
+static int host_dirfd(void *ctx)
+{
+	struct kinode *in = ctx;
+	struct kfs *fs = in->fs;
+	int fd = -ENOENT;
+
+	pthread_mutex_lock(&fs->ns_lock);
+	if (in->parent)
+		fd = inode_reopen(fs, in->parent, O_RDONLY | O_DIRECTORY);
+	pthread_mutex_unlock(&fs->ns_lock);
+	return fd;
 }
 
 static void host_discard(void *ctx, const char *tmpname)
@@ -690,4 +729,6 @@ void ns_host_init(struct kinode *in)
 	in->host.mktemp = host_mktemp;
 	in->host.replace = host_replace;
 	in->host.discard = host_discard;
+	in->host.dirfd = host_dirfd;
+	in->host.remove = host_remove;
 }

@@ -128,11 +128,11 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	/* Only a writer's close publishes: a reader closing must not cut a
-	 * streaming writer's session (that would force a re-encryption). */
+	/* A writer's close checkpoints (the last close finishes the file,
+	 * see inode_release_file); a reader's close touches nothing. */
 	reply_err(req, hnd(fi)->writable
-			   ? kind_file_commit(kfs_of(req), hnd(fi)->in,
-					      &hnd(fi)->f, false)
+			   ? kind_file_sync(kfs_of(req), hnd(fi)->in,
+					    &hnd(fi)->f, false)
 			   : 0);
 }
 
@@ -152,8 +152,8 @@ void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 {
 	(void)ino;
 	(void)datasync;
-	reply_err(
-	    req, kind_file_commit(kfs_of(req), hnd(fi)->in, &hnd(fi)->f, true));
+	reply_err(req,
+		  kind_file_sync(kfs_of(req), hnd(fi)->in, &hnd(fi)->f, true));
 }
 
 void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,

@@ -19,6 +19,7 @@
 #include "../lib/harden.h"
 #include "../lib/log.h"
 #include "mountpoint.h"
+#include "recover.h"
 #include "storelock.h"
 
 /* --- mounting ---------------------------------------------------------- */
@@ -111,8 +112,13 @@ int kfs_mount(const struct kfs_options *o)
 		goto out;
 	if (kfs_new(o->backing, o->keys, prof, &fs))
 		goto out;
+	fs->allow_v1 = o->allow_v1;
 	if (keycache_check_store(fs->kc, fs->layout, fs->rootfd))
 		goto out;
+	/* What a crash left behind (fs/recover.h); logged per file. */
+	if (recover_store(fs->rootfd, prof, fs->kc, NULL))
+		log_warn("could not sweep %s for interrupted writes",
+			 o->backing);
 	if (build_args(o, &args))
 		goto out;
 	se = fuse_session_new(&args, &kmsfs_ops, sizeof(kmsfs_ops), fs);

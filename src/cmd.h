@@ -84,6 +84,7 @@ enum cmd_opt {
 	CMD_OPT_PROFILE,
 	CMD_OPT_LOG_LEVEL,
 	CMD_OPT_KNOWN_KEYS,
+	CMD_OPT_ALLOW_V1,
 };
 
 #define CMD_KEY_LONGOPTS                                                       \
@@ -95,6 +96,7 @@ enum cmd_opt {
 	    {"profile", required_argument, NULL, CMD_OPT_PROFILE},             \
 	    {"log-level", required_argument, NULL, CMD_OPT_LOG_LEVEL},         \
 	    {"known-keys", required_argument, NULL, CMD_OPT_KNOWN_KEYS},       \
+	    {"allow-v1", no_argument, NULL, CMD_OPT_ALLOW_V1},                 \
 	{                                                                      \
 		"help", no_argument, NULL, 'h'                                 \
 	}
@@ -118,6 +120,9 @@ enum cmd_opt {
 	"$KMSFS_KNOWN_KEYS,\n"                                                 \
 	"                         /var/lib/kmsfs/known-keys for root,\n"       \
 	"                         ~/.local/state/kmsfs/known-keys else)\n"     \
+	"  --allow-v1             read v1 files (CockroachDB 21.1 or older; "  \
+	"never\n"                                                              \
+	"                         written, at most 64 GiB each)\n"             \
 	"Without a key option the config file's keys, then $KMSFS_KMS are "    \
 	"used;\nelse the passphrase is asked for on the terminal.\n"
 

@@ -78,7 +78,8 @@ static int cat_run(const struct cmd *c, int argc, char **argv)
 		st = cmd_keyring(c, &s, &keys);
 	if (st)
 		goto out;
-	r = kfs_cat(s.backing, keys, s.profile, path, STDOUT_FILENO);
+	r = kfs_cat(s.backing, keys, s.profile, path, s.allow_v1,
+		    STDOUT_FILENO);
 	st = r ? CMD_FAIL : CMD_OK; /* kfs_cat logged the failure */
 out:
 	if (st == CMD_HELP_SHOWN)

@@ -210,6 +210,9 @@ int cmd_common_opt(const struct cmd *c, struct cmd_opts *o, int opt,
 		return st ? st : cmd_set(&o->cli.log_level, arg);
 	case CMD_OPT_KNOWN_KEYS:
 		return cmd_set(&o->cli.known_keys, arg);
+	case CMD_OPT_ALLOW_V1:
+		o->cli.allow_v1 = true;
+		return CMD_OK;
 	}
 	return cmd_usage(c, "internal error: option %d", opt);
 }

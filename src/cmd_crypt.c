@@ -224,7 +224,7 @@ static int crypt_out_commit(struct crypt_out *o)
 }
 
 static int crypt_transform(bool enc, const struct cf_key *key, const char *in,
-			   const char *out)
+			   const char *out, unsigned flags)
 {
 	struct crypt_out o = {.path = NULL, .fd = -1};
 	int infd = -1;
@@ -237,7 +237,7 @@ static int crypt_transform(bool enc, const struct cf_key *key, const char *in,
 	if (st)
 		goto out;
 	r = enc ? cf_encrypt_fd(key, infd, o.fd)
-		: cf_decrypt_fd(key, infd, o.fd);
+		: cf_decrypt_fd(key, infd, o.fd, flags);
 	if (r) {
 		log_err("%s %s: %s", enc ? "encrypting" : "decrypting",
 			in && strcmp(in, "-") ? in : "standard input",
@@ -257,21 +257,26 @@ static int crypt_run(const struct cmd *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 	    {"data-key-file", required_argument, NULL, 'k'},
+	    {"allow-v1", no_argument, NULL, '1'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	bool enc = c == &cmd_encrypt;
 	const char *keyfile = NULL, *in, *out;
 	struct cf_key *key = NULL;
+	unsigned flags = 0;
 	int opt, st;
 
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		if (opt == 'h')
 			return cmd_help(c, stdout);
-		if (opt != 'k')
+		if (opt == '1' && !enc)
+			flags |= CF_ALLOW_V1;
+		else if (opt == 'k')
+			keyfile = optarg;
+		else
 			return cmd_bad_option(c, opt, argv);
-		keyfile = optarg;
 	}
 	if (!keyfile)
 		return cmd_usage(c, "--data-key-file is required");
@@ -287,7 +292,7 @@ static int crypt_run(const struct cmd *c, int argc, char **argv)
 		return CMD_FAIL;
 	st = crypt_load_key(keyfile, &key);
 	if (!st)
-		st = crypt_transform(enc, key, in, out);
+		st = crypt_transform(enc, key, in, out, flags);
 	cf_key_free(key);
 	return st;
 }
@@ -311,9 +316,15 @@ const struct cmd cmd_encrypt = {
 
 const struct cmd cmd_decrypt = {
     .name = "decrypt",
-    .synopsis = "--data-key-file FILE [IN [OUT]]",
-    .summary = "decrypt one CockroachDB-encrypted file (format v1 or v2)",
-    .help = CRYPT_HELP "OUT appears only if all of IN was authentic: "
+    .synopsis = "--data-key-file FILE [--allow-v1] [IN [OUT]]",
+    .summary = "decrypt one CockroachDB-encrypted file (format v2, or v1 "
+	       "with --allow-v1)",
+    .help = CRYPT_HELP "  --allow-v1            also v1 files (CockroachDB "
+		       "21.1 or older): refused\n"
+		       "                        otherwise; at most 64 GiB from "
+		       "a file, 64 MiB from\n"
+		       "                        a pipe\n"
+		       "OUT appears only if all of IN was authentic: "
 		       "nothing is left under OUT on failure.\n",
     .run = crypt_run,
 };

@@ -212,6 +212,7 @@ static int mount_run(const struct cmd *c, int argc, char **argv)
 	    .fuse_debug = f.fuse_debug,
 	    .single_thread = f.single_thread,
 	    .nonempty = nonempty,
+	    .allow_v1 = s.allow_v1,
 	};
 	st = kfs_mount(&ko);
 out:

@@ -49,6 +49,7 @@ static const struct cfg_key cfg_keys[] = {
     {"passphrase_file", CFG_STRING, offsetof(struct cfg, passphrase_file),
      NULL},
     {"foreground", CFG_BOOL, offsetof(struct cfg, foreground), NULL},
+    {"allow_v1", CFG_BOOL, offsetof(struct cfg, allow_v1), NULL},
     {"options", CFG_TEXT, offsetof(struct cfg, options), NULL},
     {"profile", CFG_STRING, offsetof(struct cfg, profile), cfg_check_profile},
     {"log_level", CFG_STRING, offsetof(struct cfg, log_level),
@@ -189,6 +190,7 @@ void cfg_override(struct cfg *base, struct cfg *over)
 	cfg_move_str(&base->known_keys, &over->known_keys);
 	base->foreground = base->foreground || over->foreground;
 	base->accept_new_keys = base->accept_new_keys || over->accept_new_keys;
+	base->allow_v1 = base->allow_v1 || over->allow_v1;
 	cfg_release(over);
 }
 

@@ -39,6 +39,7 @@ struct cfg {
 	struct cfg_list kms_files; /* files of URIs, one per line */
 	char *passphrase_file;
 	bool foreground;
+	bool allow_v1;	      /* read v1 files (CockroachDB <= 21.1) */
 	char *options;	      /* comma-separated FUSE -o list */
 	char *profile;	      /* validated: cfg_check_profile() */
 	char *log_level;      /* validated: error|warn|info|debug */

@@ -95,6 +95,12 @@ static void assert_file_eq(const struct file *got, const struct file *want)
 
 typedef int (*fd_fn)(const struct cf_key *, int, int);
 
+/* cf_decrypt_fd with v1 allowed (the vectors include v1 files). */
+static int decrypt_all(const struct cf_key *k, int in, int out)
+{
+	return cf_decrypt_fd(k, in, out, CF_ALLOW_V1);
+}
+
 /* Run fn (cf_encrypt_fd or cf_decrypt_fd) from fd in (closed after) to
  * a memfd; *out gets what fn wrote, also when it failed. */
 static int run_fd(fd_fn fn, const struct cf_key *k, int in, struct file *out)
@@ -111,7 +117,7 @@ static int run_fd(fd_fn fn, const struct cf_key *k, int in, struct file *out)
 static int decrypt_mem(const struct cf_key *k, const uint8_t *ct, size_t len,
 		       struct file *out)
 {
-	return run_fd(cf_decrypt_fd, k, tl_memfd(ct, len), out);
+	return run_fd(decrypt_all, k, tl_memfd(ct, len), out);
 }
 
 static int decrypt_rc(const struct cf_key *k, const uint8_t *ct, size_t len)
@@ -343,10 +349,10 @@ START_TEST(test_pipes)
 
 	ck_assert_int_eq(run_pipe(cf_encrypt_fd, &pt, &ct), 0);
 	ck_assert_uint_eq(ct.len, cf_cipher_size(pt.len));
-	ck_assert_int_eq(run_pipe(cf_decrypt_fd, &ct, &out), 0);
+	ck_assert_int_eq(run_pipe(decrypt_all, &ct, &out), 0);
 	assert_file_eq(&out, &pt);
 	file_free(&out);
-	ck_assert_int_eq(run_pipe(cf_decrypt_fd, &v1, &out), 0);
+	ck_assert_int_eq(run_pipe(decrypt_all, &v1, &out), 0);
 	assert_file_eq(&out, &v1pt);
 	file_free(&out);
 	file_free(&v1pt);
@@ -535,12 +541,100 @@ START_TEST(test_header)
 	/* CockroachDB: preamble present but short = invalid header. */
 	ck_assert_int_eq(parse("encrypt", 7), -EPROTO);
 	ck_assert_int_eq(parse(hdr, 19), -EPROTO);
+	/* kmsfs's "unfinished" mark parses; cf_decrypt_fd refuses it */
+	hdr[7] = CF_V2_OPEN;
+	ck_assert_int_eq(cf_header_parse(hdr, sizeof(hdr), &version, got), 0);
+	ck_assert_int_eq(version, CF_V2_OPEN);
 	hdr[7] = 3;
 	ck_assert_int_eq(parse(hdr, 20), -ENOTSUP);
 	hdr[7] = 0;
 	ck_assert_int_eq(parse(hdr, 20), -ENOTSUP);
 	hdr[7] = 0xff;
 	ck_assert_int_eq(parse(hdr, 20), -ENOTSUP);
+}
+END_TEST
+
+/* kmsfs's sealed record: one GCM message with associated data, which is
+ * authenticated too; its nonce is the one given (a fresh random IV). */
+START_TEST(test_record)
+{
+	struct cf_key *k = key_hex(KAT_KEY);
+	uint8_t nonce[CF_IV_SIZE], aad[40], pt[300], ct[300 + CF_TAG_SIZE],
+	    out[300], chunk[300 + CF_TAG_SIZE];
+
+	memset(nonce, 7, sizeof(nonce));
+	memset(aad, 'a', sizeof(aad));
+	for (size_t i = 0; i < sizeof(pt); i++)
+		pt[i] = (uint8_t)i;
+	ck_assert_int_eq(
+	    cf_seal_record(k, nonce, aad, sizeof(aad), pt, sizeof(pt), ct), 0);
+	ck_assert_int_eq(
+	    cf_open_record(k, nonce, aad, sizeof(aad), ct, sizeof(ct), out), 0);
+	ck_assert_mem_eq(out, pt, sizeof(pt));
+	/* same key stream as a chunk under the same nonce: the nonce is
+	 * the only thing that keeps records apart from chunks */
+	ck_assert_int_eq(cf_seal_chunk(k, nonce, 0, pt, sizeof(pt), chunk), 0);
+	ck_assert_mem_eq(chunk, ct, sizeof(pt));
+	ck_assert(memcmp(chunk + sizeof(pt), ct + sizeof(pt), CF_TAG_SIZE));
+	aad[3] ^= 1;
+	ck_assert_int_eq(
+	    cf_open_record(k, nonce, aad, sizeof(aad), ct, sizeof(ct), out),
+	    -EBADMSG);
+	aad[3] ^= 1;
+	ct[5] ^= 1;
+	ck_assert_int_eq(
+	    cf_open_record(k, nonce, aad, sizeof(aad), ct, sizeof(ct), out),
+	    -EBADMSG);
+	ck_assert_int_eq(
+	    cf_open_record(k, nonce, aad, sizeof(aad), ct, 15, out), -EBADMSG);
+	ck_assert_int_eq(
+	    cf_seal_record(k, nonce, aad, 0, pt, CF_CHUNK_SIZE + 1, ct),
+	    -EINVAL);
+	cf_key_free(k);
+}
+END_TEST
+
+/* v1 is refused unless asked for (CockroachDB's own reader refuses it
+ * now); when read, it is authenticated whole first, then read by 64 KiB
+ * pieces that must still hash to what was authenticated. */
+START_TEST(test_v1_policy_and_bounded_read)
+{
+	struct file v1 = crdb_file("v1-70000.enc");
+	struct file v1pt = crdb_file("v1-70000.plain");
+	uint8_t iv[CF_IV_SIZE], *ct = malloc(CF_CHUNK_SIZE),
+				*pt = malloc(CF_CHUNK_SIZE);
+	int fd = tl_memfd(v1.data, v1.len), o = tl_memfd(NULL, 0), version;
+	struct cf_v1 *v;
+	size_t len;
+
+	ck_assert_int_eq(cf_decrypt_fd(vk, fd, o, 0), -EPROTONOSUPPORT);
+	ck_assert_ptr_nonnull(
+	    strstr(cf_strerror(-EPROTONOSUPPORT), "--allow-v1"));
+	ck_assert_int_eq(cf_header_parse(v1.data, v1.len, &version, iv), 0);
+	ck_assert_int_eq(cf_v1_open(vk, fd, v1.len, iv, &v), 0);
+	ck_assert_uint_eq(cf_v1_size(v), 70000);
+	ck_assert_int_eq(cf_v1_read(vk, v, fd, 0, ct, pt, &len), 0);
+	ck_assert_uint_eq(len, CF_CHUNK_SIZE);
+	ck_assert_mem_eq(pt, v1pt.data, len);
+	ck_assert_int_eq(cf_v1_read(vk, v, fd, 1, ct, pt, &len), 0);
+	ck_assert_uint_eq(len, 70000 - CF_CHUNK_SIZE);
+	ck_assert_mem_eq(pt, v1pt.data + CF_CHUNK_SIZE, len);
+	ck_assert_int_eq(cf_v1_read(vk, v, fd, 2, ct, pt, &len), 0);
+	ck_assert_uint_eq(len, 0);
+	/* changed after the check: that piece is refused, not decrypted */
+	ck_assert_int_eq(pwrite(fd, "X", 1, 20 + 70000 - 5), 1);
+	ck_assert_int_eq(cf_v1_read(vk, v, fd, 1, ct, pt, &len), -EBADMSG);
+	ck_assert_int_eq(cf_v1_read(vk, v, fd, 0, ct, pt, &len), 0);
+	cf_v1_free(v);
+	ck_assert_int_eq(cf_v1_open(vk, fd, v1.len, iv, &v), -EBADMSG);
+	ck_assert_int_eq(cf_v1_open(vk, fd, CF_V1_MAX + 37, iv, &v), -EFBIG);
+	ck_assert_int_eq(cf_v1_open(vk, fd, 35, iv, &v), -EBADMSG);
+	close(fd);
+	close(o);
+	free(ct);
+	free(pt);
+	file_free(&v1);
+	file_free(&v1pt);
 }
 END_TEST
 
@@ -555,6 +649,10 @@ START_TEST(test_bad_headers_fd)
 	ck_assert_int_eq(decrypt_rc(vk, ct.data, 7), -EPROTO);
 	ck_assert_int_eq(decrypt_rc(vk, ct.data, 19), -EPROTO);
 	ct.data[7] = 3;
+	ck_assert_int_eq(decrypt_mem(vk, ct.data, ct.len, &out), -ENOTSUP);
+	ck_assert_uint_eq(out.len, 0);
+	file_free(&out);
+	ct.data[7] = CF_V2_OPEN; /* unfinished: only a kfile reads it */
 	ck_assert_int_eq(decrypt_mem(vk, ct.data, ct.len, &out), -ENOTSUP);
 	ck_assert_uint_eq(out.len, 0);
 	file_free(&out);
@@ -810,6 +908,8 @@ static Suite *cformat_suite(void)
 	tc = tcase(s, "headers-args");
 	tcase_add_test(tc, test_header);
 	tl_add_shared_test(tc, test_bad_headers_fd, VEC_DIR);
+	tcase_add_test(tc, test_record);
+	tl_add_shared_test(tc, test_v1_policy_and_bounded_read, VEC_DIR);
 	tcase_add_test(tc, test_args);
 	tcase_add_test(tc, test_strerror);
 	tc = tcase(s, "damaged");

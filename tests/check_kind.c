@@ -87,7 +87,7 @@ static void put(struct kinode *d, const char *name, const void *data,
 	ck_assert_int_eq(inode_open_file(fs, in, O_RDWR, false, &f), 0);
 	ck_assert_int_eq(kind_file_truncate(&f, 0), 0);
 	ck_assert_int_eq(kind_file_write(&f, data, len, 0), 0);
-	ck_assert_int_eq(kind_file_commit(fs, in, &f, false), 0);
+	ck_assert_int_eq(kind_file_sync(fs, in, &f, false), 0);
 	ck_assert_int_eq(inode_release_file(fs, in), 0);
 }
 
@@ -251,7 +251,7 @@ START_TEST(test_rewrites)
 	ck_assert_int_eq(inode_open_file(fs, in, O_RDWR, false, &f), 0);
 	ck_assert_int_eq(kind_file_write(&f, (const uint8_t *)manifest, 4, 0),
 			 0);
-	ck_assert_int_eq(kind_file_commit(fs, in, &f, true), 0);
+	ck_assert_int_eq(kind_file_sync(fs, in, &f, true), 0);
 	ck_assert_int_eq(inode_release_file(fs, in), 0);
 	assert_checksum_right(full, "BACKUP-CHECKPOINT",
 			      FULL "/BACKUP-CHECKPOINT", manifest,
@@ -340,7 +340,7 @@ static size_t cat(const char *rel, uint8_t *buf, size_t cap)
 	off_t n;
 
 	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(kfs_cat(dir, ring, NULL, rel, fd), 0);
+	ck_assert_int_eq(kfs_cat(dir, ring, NULL, rel, false, fd), 0);
 	n = lseek(fd, 0, SEEK_CUR);
 	ck_assert_int_le(n, cap);
 	ck_assert_int_eq(pread(fd, buf, (size_t)n, 0), n);

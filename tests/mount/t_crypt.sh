@@ -1,7 +1,7 @@
 #!/bin/bash
 # The offline commands.  `kmsfs decrypt` reads every CockroachDB-written
-# vector (v2 and v1) with the vectors' key and rejects a truncated, a
-# tampered and a 7-byte file (exit 1); `kmsfs encrypt` output has the v2
+# vector (v2, and v1 with --allow-v1) with the vectors' key and rejects a
+# truncated, a tampered and a 7-byte file (exit 1); `kmsfs encrypt` output has the v2
 # size, a fresh IV each time, and decrypts with crdb.py; crdb.py output
 # decrypts with `kmsfs decrypt`; both key file forms (64 hex chars, 32
 # raw bytes) and stdin/stdout work; a key file readable by others is
@@ -11,7 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 
 K=$KMSFS_BIN
-# --- vectors
+# --- vectors (v1 only with --allow-v1: t_v1.sh)
 VKEY=$(
 	"$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["Key"])' \
 		"$VECTORS/vectors.json"
@@ -21,8 +21,10 @@ chmod 600 "$T/vkey"
 n=0
 for enc in "$VECTORS"/v[12]-*.enc; do
 	plain=${enc%.enc}.plain
+	v1=()
+	[[ $(basename "$enc") == v1-* ]] && v1=(--allow-v1) # else refused
 	rc=0
-	"$K" decrypt --data-key-file "$T/vkey" "$enc" "$T/out" 2>"$T/err" || rc=$?
+	"$K" decrypt --data-key-file "$T/vkey" "${v1[@]}" "$enc" "$T/out" 2>"$T/err" || rc=$?
 	[[ $rc -eq 0 ]] || fail "kmsfs decrypt $(basename "$enc"): exit $rc: $(cat "$T/err")"
 	assert_cmp "$T/out" "$plain" "kmsfs decrypt of CockroachDB vector $(basename "$enc")"
 	n=$((n + 1))
