@@ -74,13 +74,30 @@ static int set_owner(struct kinode *in, const struct kattr *a)
 		   : 0;
 }
 
+int attr_truncate(struct kfs *fs, struct kinode *in, struct kfile *kf,
+		  uint64_t size)
+{
+	struct kattr a = {.valid = KATTR_SIZE, .size = size};
+
+	return attr_set(fs, in, kf, &a);
+}
+
 int attr_set(struct kfs *fs, struct kinode *in, struct kfile *kf,
-	     const struct kattr *a)
+	     const struct kattr *in_a)
 {
 	unsigned times =
 	    KATTR_ATIME | KATTR_MTIME | KATTR_ATIME_NOW | KATTR_MTIME_NOW;
+	struct kattr now = *in_a, *a = &now;
 	char proc[64];
 	int r = 0;
+
+	/* A truncation marks mtime and ctime for update, as on ext4 (also
+	 * when the size stays): the kernel asks for it on truncate(2) only,
+	 * not on ftruncate(2) or O_TRUNC.  Now, not when the new version is
+	 * committed, so that the reply carries it. */
+	if ((a->valid & KATTR_SIZE) &&
+	    !(a->valid & (KATTR_MTIME | KATTR_MTIME_NOW)))
+		a->valid |= KATTR_MTIME_NOW;
 
 	procpath(proc, sizeof(proc), in->fd);
 	if ((a->valid & KATTR_MODE) && chmod(proc, a->mode) < 0)

@@ -15,12 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "../lib/fdio.h"
 #include "../lib/log.h"
 
 #define CHUNK ((uint64_t)CF_CHUNK_SIZE)
+#define ROOM_CHECK_MIN (16 * CHUNK) /* see check_room */
 #define CT_OFF(i) ((off_t)(CF_HEADER_SIZE + (uint64_t)(i)*CF_CHUNK_CT_SIZE))
 
 struct kfile {
@@ -370,6 +372,24 @@ static int seal_frontier(struct kfile *kf)
 	return 0;
 }
 
+/* See kfile_write: refuse an extension from size `from` to `to` that
+ * cannot succeed, before writing gigabytes in vain.  Small extensions
+ * are not checked (the writes report a full disk). */
+static int check_room(const struct kfile *kf, uint64_t from, uint64_t to)
+{
+	struct statvfs sv;
+
+	if (to > KFILE_MAX_SIZE)
+		return -EFBIG;
+	if (to <= from || to - from < ROOM_CHECK_MIN ||
+	    fstatvfs(kf->fd, &sv) < 0)
+		return 0;
+	if (cf_cipher_size(to) - cf_cipher_size(from) >
+	    (uint64_t)sv.f_bfree * sv.f_frsize)
+		return -ENOSPC;
+	return 0;
+}
+
 static int sess_begin(struct kfile *kf)
 {
 	int r;
@@ -522,7 +542,11 @@ static int write_locked(struct kfile *kf, const uint8_t *buf, size_t len,
 	uint64_t pos = off;
 	int r;
 
-	r = sess_reach(kf, off / CHUNK);
+	if (len > KFILE_MAX_SIZE || off > KFILE_MAX_SIZE - len)
+		return -EFBIG;
+	r = check_room(kf, kf->session ? kf->wsize : kf->size, off + len);
+	if (!r)
+		r = sess_reach(kf, off / CHUNK);
 	if (r)
 		return r;
 	if (off + len > kf->wsize)
@@ -574,6 +598,9 @@ static int truncate_locked(struct kfile *kf, uint64_t size)
 
 	if (!kf->session && size == kf->size && !kf->bad && kf->version)
 		return 0;
+	r = check_room(kf, kf->session ? kf->wsize : kf->size, size);
+	if (r)
+		return r;
 	/* Chunks below the frontier that reach past size are sealed. */
 	r = kf->session && size < kf->frontier * CHUNK
 		? commit_locked(kf, false)

@@ -43,6 +43,12 @@ struct kfile_host {
 
 struct kfile;
 
+/* The largest plaintext size of a file: 16 TiB - 4 GiB, so that its
+ * ciphertext fits in ext4's largest file (16 TiB - 4 KiB with 4 KiB
+ * blocks).  A write or truncation past it fails with -EFBIG, as on ext4,
+ * before anything is written. */
+#define KFILE_MAX_SIZE ((UINT64_C(1) << 44) - (UINT64_C(1) << 32))
+
 /* Take over fd (O_RDWR when writable, else O_RDONLY) of a backing file.
  * key and host must outlive the kfile; label names the file in logs.
  * A backing file of 0 bytes is taken as a new file (fresh); anything
@@ -71,7 +77,11 @@ int kfile_read(struct kfile *kf, uint8_t *buf, size_t len, uint64_t off,
 	       size_t *got);
 /* Write len bytes at off (holes read as zeros).  -EBADF when the file
  * was opened read-only, -EIO/-ENOSPC from the backing store, -EBADMSG
- * when data that must be re-encrypted fails authentication. */
+ * when data that must be re-encrypted fails authentication.  Extending
+ * a file (write or truncate) seals every chunk up to the new end, as
+ * ciphertext has no holes: past KFILE_MAX_SIZE it fails with -EFBIG, and
+ * an extension whose ciphertext exceeds the backing store's free space
+ * fails with -ENOSPC, both before anything is written. */
 int kfile_write(struct kfile *kf, const uint8_t *buf, size_t len, uint64_t off);
 int kfile_truncate(struct kfile *kf, uint64_t size);
 /* Seal and publish an open session (flush, fsync, release); with sync,

@@ -211,13 +211,46 @@ static int start_chain(struct kfs *fs, struct kinode *parent, const char *name)
 
 /* --- making names ------------------------------------------------------- */
 
-/* Write a valid empty ciphertext (header + empty final chunk). */
-static int make_empty(struct kfs *fs, struct kinode *parent, const char *name,
-		      mode_t mode)
+/* Hand the new entry name in dirfd to its creator (see struct kcred in
+ * ns.h).  chown clears the set-user-ID and set-group-ID bits of a
+ * non-directory even when root calls it, so they are put back: mode is
+ * what the kernel asked for, already stripped per the creator's rights.
+ * A failure is not the creator's fault: warn once, keep the entry.
+ * ns_lock held. */
+static void give_to(int dirfd, const char *name, mode_t mode,
+		    const struct kcred *who)
+{
+	static bool warned;
+	struct stat dir, st;
+	gid_t gid;
+
+	if (!who || fstat(dirfd, &dir) < 0 ||
+	    fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	gid = dir.st_mode & S_ISGID ? dir.st_gid : who->gid;
+	if (st.st_uid == who->uid && st.st_gid == gid)
+		return;
+	if (fchownat(dirfd, name, who->uid, gid, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (!warned)
+			log_warn("cannot give new entries to their creator "
+				 "(uid %u): %s; they stay the daemon's",
+				 (unsigned)who->uid, strerror(errno));
+		warned = true;
+		return;
+	}
+	if (!S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode) &&
+	    (mode & (S_ISUID | S_ISGID)))
+		(void)fchmodat(dirfd, name, mode & 07777, AT_SYMLINK_NOFOLLOW);
+}
+
+/* A valid empty ciphertext (header + empty final chunk) for parent's
+ * chain. */
+static int empty_ciphertext(struct kfs *fs, struct kinode *parent,
+			    uint8_t buf[CF_HEADER_SIZE + CF_TAG_SIZE])
 {
 	const struct cf_key *key;
-	uint8_t buf[CF_HEADER_SIZE + CF_TAG_SIZE], iv[CF_IV_SIZE];
-	int fd, r;
+	uint8_t iv[CF_IV_SIZE];
+	int r;
 
 	r = keycache_key_write(fs->kc, parent->chain, &key);
 	if (!r)
@@ -225,67 +258,114 @@ static int make_empty(struct kfs *fs, struct kinode *parent, const char *name,
 	if (r)
 		return r;
 	cf_header_build(iv, buf);
-	r = cf_seal_chunk(key, iv, 0, iv, 0, buf + CF_HEADER_SIZE);
-	if (r)
-		return r;
-	pthread_mutex_lock(&fs->ns_lock);
-	fd = openat(parent->fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-		    mode);
-	if (fd < 0) {
+	return cf_seal_chunk(key, iv, 0, iv, 0, buf + CF_HEADER_SIZE);
+}
+
+/* Create name as a new regular file (O_EXCL), with content when buf is
+ * not NULL, and hand it to who.  -EEXIST when it exists.  ns_lock held. */
+static int new_file(int dirfd, const char *name, mode_t mode,
+		    const struct kcred *who, const uint8_t *buf, size_t len)
+{
+	int fd, r = 0;
+
+	fd = openat(dirfd, name,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		    mode & 07777);
+	if (fd < 0)
+		return -errno;
+	if (buf)
+		r = fdio_write_all(fd, buf, len, 0);
+	if (close(fd) < 0 && !r)
 		r = -errno;
-	} else {
-		r = fdio_write_all(fd, buf, sizeof(buf), 0);
-		if (close(fd) < 0 && !r)
-			r = -errno;
+	if (r)
+		unlinkat(dirfd, name, 0);
+	else
+		give_to(dirfd, name, mode, who);
+	return r;
+}
+
+int ns_mknod(struct kfs *fs, struct kinode *parent, const char *name,
+	     mode_t mode, dev_t rdev, const struct kcred *who)
+{
+	uint8_t buf[CF_HEADER_SIZE + CF_TAG_SIZE];
+	int r;
+
+	if (layout_name_reserved(name))
+		return -EPERM;
+	if (S_ISREG(mode)) {
+		r = empty_ciphertext(fs, parent, buf);
 		if (r)
-			unlinkat(parent->fd, name, 0);
+			return r;
+	} else if (!S_ISFIFO(mode) && !S_ISSOCK(mode) && !S_ISCHR(mode) &&
+		   !S_ISBLK(mode)) {
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&fs->ns_lock);
+	if (S_ISREG(mode)) {
+		r = new_file(parent->fd, name, mode, who, buf, sizeof(buf));
+	} else {
+		r = mknodat(parent->fd, name, mode, rdev) < 0 ? -errno : 0;
+		if (!r)
+			give_to(parent->fd, name, mode, who);
 	}
 	pthread_mutex_unlock(&fs->ns_lock);
 	return r;
 }
 
-int ns_mknod(struct kfs *fs, struct kinode *parent, const char *name,
-	     mode_t mode, dev_t rdev)
+int ns_create(struct kfs *fs, struct kinode *parent, const char *name,
+	      mode_t mode, int flags, const struct kcred *who,
+	      bool *created_out)
 {
+	uint8_t buf[CF_HEADER_SIZE + CF_TAG_SIZE];
+	bool readonly = (flags & O_ACCMODE) == O_RDONLY;
+	const struct cf_key *key;
+	struct stat st;
 	int r;
 
-	if (layout_name_reserved(name))
-		return -EPERM;
-	if (S_ISREG(mode))
-		return make_empty(fs, parent, name, mode & 07777);
-	if (!S_ISFIFO(mode) && !S_ISSOCK(mode))
-		return -EPERM; /* no device nodes in a backup store */
-	pthread_mutex_lock(&fs->ns_lock);
-	r = mknodat(parent->fd, name, mode, rdev) < 0 ? -errno : 0;
-	pthread_mutex_unlock(&fs->ns_lock);
-	return r;
-}
-
-int ns_create(struct kfs *fs, struct kinode *parent, const char *name,
-	      mode_t mode, int flags)
-{
-	const struct cf_key *key;
-	int fd, r;
-
+	*created_out = false;
 	if (layout_name_reserved(name))
 		return -EPERM;
 	/* No key, no file: fail before anything reaches the store. */
-	r = keycache_key_write(fs->kc, parent->chain, &key);
+	r = readonly ? empty_ciphertext(fs, parent, buf)
+		     : keycache_key_write(fs->kc, parent->chain, &key);
 	if (r)
 		return r;
 	pthread_mutex_lock(&fs->ns_lock);
-	fd = openat(
-	    parent->fd, name,
-	    O_CREAT | O_RDWR | O_NOFOLLOW | O_CLOEXEC | (flags & O_EXCL), mode);
-	r = fd < 0 ? -errno : 0;
+	r = new_file(parent->fd, name, mode, who, readonly ? buf : NULL,
+		     sizeof(buf));
+	if (r == -EEXIST && !(flags & O_EXCL)) {
+		/* Made meanwhile by someone else: open that one. */
+		r = fstatat(parent->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0
+			? -errno
+			: 0;
+		if (!r && !S_ISREG(st.st_mode))
+			r = S_ISDIR(st.st_mode) ? -EISDIR : -EEXIST;
+	} else if (!r) {
+		*created_out = true;
+	}
 	pthread_mutex_unlock(&fs->ns_lock);
-	if (fd >= 0)
-		close(fd);
 	return r;
 }
 
+void ns_create_undo(struct kfs *fs, struct kinode *parent, const char *name,
+		    struct kinode *in)
+{
+	struct stat st;
+	bool same;
+
+	pthread_mutex_lock(&fs->ns_lock);
+	same = fstatat(parent->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       S_ISREG(st.st_mode) &&
+	       (!in || (st.st_dev == in->dev && st.st_ino == in->ino));
+	if (same && unlinkat(parent->fd, name, 0) < 0)
+		same = false;
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (same)
+		name_gone(fs, &st, parent, name);
+}
+
 int ns_mkdir(struct kfs *fs, struct kinode *parent, const char *name,
-	     mode_t mode)
+	     mode_t mode, const struct kcred *who)
 {
 	int r;
 
@@ -293,12 +373,14 @@ int ns_mkdir(struct kfs *fs, struct kinode *parent, const char *name,
 		return -EPERM;
 	pthread_mutex_lock(&fs->ns_lock);
 	r = mkdirat(parent->fd, name, mode) < 0 ? -errno : 0;
+	if (!r)
+		give_to(parent->fd, name, mode, who);
 	pthread_mutex_unlock(&fs->ns_lock);
 	return r ? r : start_chain(fs, parent, name);
 }
 
 int ns_symlink(struct kfs *fs, struct kinode *parent, const char *name,
-	       const char *target)
+	       const char *target, const struct kcred *who)
 {
 	int r;
 
@@ -306,6 +388,8 @@ int ns_symlink(struct kfs *fs, struct kinode *parent, const char *name,
 		return -EPERM;
 	pthread_mutex_lock(&fs->ns_lock);
 	r = symlinkat(target, parent->fd, name) < 0 ? -errno : 0;
+	if (!r)
+		give_to(parent->fd, name, 0, who);
 	pthread_mutex_unlock(&fs->ns_lock);
 	return r;
 }
