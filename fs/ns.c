@@ -188,6 +188,10 @@ static int start_chain(struct kfs *fs, struct kinode *parent, const char *name)
 	char path[NS_PATH_MAX];
 	int r;
 
+	/* Deep directories never start a chain; their paths may not even
+	 * fit in path (PATH_MAX below the mount point is fine). */
+	if (parent->depth + 1 > layout_depth(fs->layout))
+		return 0;
 	r = ns_path(fs, parent, path, sizeof(path) - strlen(name) - 1);
 	if (r)
 		return r;

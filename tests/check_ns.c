@@ -4,7 +4,8 @@
  * ciphertext at once, and a failed create can be undone; device nodes
  * pass through; new entries belong to their creator (struct kcred), with
  * the parent's group and set-group-ID bit when the parent is
- * set-group-ID, and keep their set-user-ID bits.  Ownership and device
+ * set-group-ID, and keep their set-user-ID bits; directories nest beyond
+ * PATH_MAX of store path.  Ownership and device
  * cases need root (CAP_CHOWN, CAP_MKNOD) and are skipped without it.
  */
 #include <check.h>
@@ -197,6 +198,25 @@ START_TEST(test_reserved_names_refused)
 }
 END_TEST
 
+/* Directories nest as deep as the kernel allows (PATH_MAX below the
+ * mount point), although their store path is then longer than that. */
+START_TEST(test_mkdir_beyond_path_max)
+{
+	struct kinode *dir = t.chain, *sub;
+	char name[256];
+	struct stat st;
+
+	memset(name, 'd', 255);
+	name[255] = '\0';
+	for (int i = 0; i < 20; i++) {
+		ck_assert_msg(ns_mkdir(t.fs, dir, name, 0755, NULL) == 0,
+			      "mkdir at depth %d", i + 2);
+		ck_assert_int_eq(inode_lookup(t.fs, dir, name, &st, &sub), 0);
+		dir = sub; /* the kernel's reference keeps it */
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ns");
@@ -209,6 +229,7 @@ int main(void)
 	tcase_add_test(tc, test_new_entries_belong_to_creator);
 	tcase_add_test(tc, test_setgid_parent_and_setuid_modes);
 	tcase_add_test(tc, test_reserved_names_refused);
+	tcase_add_test(tc, test_mkdir_beyond_path_max);
 	suite_add_tcase(s, tc);
 	return tl_run(s);
 }
