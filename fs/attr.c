@@ -99,6 +99,10 @@ int attr_set(struct kfs *fs, struct kinode *in, struct kfile *kf,
 	    !(a->valid & (KATTR_MTIME | KATTR_MTIME_NOW)))
 		a->valid |= KATTR_MTIME_NOW;
 
+	/* chown(f, -1, -1) reaches us as a change of nothing; ext4 still
+	 * updates ctime, and so does chown(-1, -1) on the backing object. */
+	if (!a->valid)
+		return set_owner(in, a);
 	procpath(proc, sizeof(proc), in->fd);
 	if ((a->valid & KATTR_MODE) && chmod(proc, a->mode) < 0)
 		r = -errno;

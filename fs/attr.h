@@ -44,7 +44,8 @@ struct kattr {
 /* Apply a's changes in the order chmod, chown, size, times.  kf: the
  * caller's writable open file of in, or NULL (a size change then opens
  * and commits the file itself).  A size change also sets mtime (and so
- * ctime) to now unless a sets mtime.  -EISDIR / -EINVAL for a size change
+ * ctime) to now unless a sets mtime; no change at all (chown to -1, -1)
+ * updates ctime.  -EISDIR / -EINVAL for a size change
  * on a directory / other non-regular entry, -EFBIG past KFILE_MAX_SIZE,
  * else -errno of the store or of fs/file.c. */
 int attr_set(struct kfs *fs, struct kinode *in, struct kfile *kf,

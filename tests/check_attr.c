@@ -106,6 +106,25 @@ START_TEST(test_truncate_with_explicit_mtime)
 }
 END_TEST
 
+/* chown(-1, -1) changes nothing but ctime, as on ext4. */
+START_TEST(test_empty_change_updates_ctime)
+{
+	struct kattr a = {.valid = 0};
+	struct stat st, after;
+
+	ck_assert_int_eq(inode_stat(t.fs, in, &st), 0);
+	usleep(20000); /* past the backing file system's clock granularity */
+	ck_assert_int_eq(attr_set(t.fs, in, NULL, &a), 0);
+	ck_assert_int_eq(inode_stat(t.fs, in, &after), 0);
+	ck_assert_msg(after.st_ctim.tv_sec > st.st_ctim.tv_sec ||
+			  (after.st_ctim.tv_sec == st.st_ctim.tv_sec &&
+			   after.st_ctim.tv_nsec > st.st_ctim.tv_nsec),
+		      "ctime unchanged");
+	ck_assert_int_eq(after.st_mtim.tv_sec, st.st_mtim.tv_sec);
+	ck_assert_int_eq(after.st_mtim.tv_nsec, st.st_mtim.tv_nsec);
+}
+END_TEST
+
 static off_t backing_size(void)
 {
 	struct stat st;
@@ -164,6 +183,7 @@ int main(void)
 	tcase_add_test(tc, test_ftruncate_updates_times_now);
 	tcase_add_test(tc, test_truncate_by_name_updates_times);
 	tcase_add_test(tc, test_truncate_with_explicit_mtime);
+	tcase_add_test(tc, test_empty_change_updates_ctime);
 	tcase_add_test(tc, test_huge_sizes_efbig);
 	tcase_add_test(tc, test_extension_beyond_free_space_enospc);
 	suite_add_tcase(s, tc);
