@@ -180,26 +180,40 @@ int ns_chain_at(struct kfs *fs, struct kinode *parent, const char *name,
 	return r;
 }
 
+/* Would a directory named name in parent start a chain (hold its own
+ * ENCRYPTION-INFO)?  path receives its store path, for logs.  Deep
+ * directories never do; their paths may not even fit in path (PATH_MAX
+ * below the mount point is fine). */
+static int starts_chain(struct kfs *fs, struct kinode *parent, const char *name,
+			char *path, size_t len, bool *yes)
+{
+	int r;
+
+	*yes = false;
+	if (parent->depth + 1 > layout_depth(fs->layout))
+		return 0;
+	r = ns_path(fs, parent, path, len - strlen(name) - 1);
+	if (r)
+		return r;
+	if (*path)
+		strcat(path, "/");
+	strcat(path, name);
+	*yes = layout_is_chain_dir(fs->layout, path);
+	return 0;
+}
+
 /* A new directory that starts a chain gets its key and ENCRYPTION-INFO
  * now (KMS calls: outside ns_lock); if that fails it is removed again. */
 static int start_chain(struct kfs *fs, struct kinode *parent, const char *name)
 {
 	struct chain *c;
 	char path[NS_PATH_MAX];
+	bool yes;
 	int r;
 
-	/* Deep directories never start a chain; their paths may not even
-	 * fit in path (PATH_MAX below the mount point is fine). */
-	if (parent->depth + 1 > layout_depth(fs->layout))
-		return 0;
-	r = ns_path(fs, parent, path, sizeof(path) - strlen(name) - 1);
-	if (r)
+	r = starts_chain(fs, parent, name, path, sizeof(path), &yes);
+	if (r || !yes)
 		return r;
-	if (*path)
-		strcat(path, "/");
-	strcat(path, name);
-	if (!layout_is_chain_dir(fs->layout, path))
-		return 0;
 	r = ns_chain_at(fs, parent, name, true, &c);
 	if (!r)
 		r = keycache_chain_create(fs->kc, c);
@@ -503,15 +517,30 @@ int ns_rmdir(struct kfs *fs, struct kinode *parent, const char *name)
 /* --- rename ------------------------------------------------------------- */
 
 /* Would moving the entry at (from, name) to (to, newname) change the key
- * its data is sealed under?  Then the move would make it unreadable. */
+ * its data is sealed under?  Then the move would make it unreadable.  A
+ * chain directory carries its key (its ENCRYPTION-INFO) along: it may
+ * move to wherever a directory starts a chain, and nowhere else. */
 static int check_move(struct kfs *fs, struct kinode *from, const char *name,
 		      struct kinode *to, const char *newname, struct stat *st)
 {
+	char path[NS_PATH_MAX];
+	bool src_chain = false, dst_chain = false;
 	struct chain *a, *b;
-	int r;
+	int r = 0;
 
 	if (fstatat(from->fd, name, st, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
+	if (S_ISDIR(st->st_mode)) {
+		r = starts_chain(fs, from, name, path, sizeof(path),
+				 &src_chain);
+		if (!r)
+			r = starts_chain(fs, to, newname, path, sizeof(path),
+					 &dst_chain);
+		if (r)
+			return r;
+		if (src_chain || dst_chain)
+			return src_chain && dst_chain ? 0 : -EXDEV;
+	}
 	r = ns_chain_at(fs, from, name, S_ISDIR(st->st_mode), &a);
 	if (!r)
 		r = ns_chain_at(fs, to, newname, S_ISDIR(st->st_mode), &b);
@@ -520,11 +549,28 @@ static int check_move(struct kfs *fs, struct kinode *from, const char *name,
 	return r;
 }
 
+/* A directory replaced by a rename must be empty, as for rmdir: remove
+ * kmsfs's own files from it first (-ENOTEMPTY when it holds anything
+ * else).  ns_lock held. */
+static int clear_target_locked(struct kinode *newparent, const char *newname)
+{
+	int fd, r;
+
+	fd = openat(newparent->fd, newname,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = clear_own_entries(fd);
+	close(fd);
+	return r;
+}
+
 int ns_rename(struct kfs *fs, struct kinode *parent, const char *name,
 	      struct kinode *newparent, const char *newname, unsigned flags)
 {
 	struct stat src, dst;
-	bool had_dst, xchg = flags & RENAME_EXCHANGE;
+	bool had_dst, xchg = flags & RENAME_EXCHANGE, over_dir;
+	struct chain *gone = NULL;
 	int r;
 
 	if (layout_name_reserved(name) || layout_name_reserved(newname))
@@ -541,13 +587,22 @@ int ns_rename(struct kfs *fs, struct kinode *parent, const char *name,
 		if (r)
 			return r;
 	}
+	over_dir =
+	    had_dst && !flags && S_ISDIR(src.st_mode) && S_ISDIR(dst.st_mode);
+	/* A chain directory replaced by another takes its key along. */
+	if (over_dir && (ns_chain_at(fs, newparent, newname, true, &gone) ||
+			 gone == newparent->chain))
+		gone = NULL;
 	pthread_mutex_lock(&fs->ns_lock);
-	r = renameat2(parent->fd, name, newparent->fd, newname, flags) < 0
-		? -errno
-		: 0;
+	r = over_dir ? clear_target_locked(newparent, newname) : 0;
+	if (!r &&
+	    renameat2(parent->fd, name, newparent->fd, newname, flags) < 0)
+		r = -errno;
 	pthread_mutex_unlock(&fs->ns_lock);
 	if (r)
 		return r;
+	if (gone)
+		keycache_chain_removed(fs->kc, gone);
 	if (had_dst && !xchg)
 		name_gone(fs, &dst, newparent, newname);
 	if (had_dst && xchg)
