@@ -186,6 +186,6 @@ void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 	else if (!hnd(fi)->writable)
 		r = -EBADF;
 	else if (!(mode & FALLOC_FL_KEEP_SIZE) && end > kfile_size(kf))
-		r = kfile_truncate(kf, end);
+		r = attr_truncate(kfs_of(req), hnd(fi)->in, kf, end);
 	reply_err(req, r);
 }
