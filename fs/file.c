@@ -22,7 +22,7 @@
 #include "../lib/log.h"
 
 #define CHUNK ((uint64_t)CF_CHUNK_SIZE)
-#define ROOM_CHECK_MIN (16 * CHUNK) /* see check_room */
+#define ROOM_CHECK_MIN (1024 * CHUNK) /* 64 MiB, see check_room */
 #define CT_OFF(i) ((off_t)(CF_HEADER_SIZE + (uint64_t)(i)*CF_CHUNK_CT_SIZE))
 
 struct kfile {
