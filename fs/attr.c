@@ -86,14 +86,35 @@ static int set_owner(struct kinode *in, const struct kattr *a)
 	return r;
 }
 
+int attr_truncate(struct kfs *fs, struct kinode *in, const struct kind_file *f,
+		  uint64_t size)
+{
+	struct kattr a = {.valid = KATTR_SIZE, .size = size};
+
+	return attr_set(fs, in, f, &a);
+}
+
 int attr_set(struct kfs *fs, struct kinode *in, const struct kind_file *f,
-	     const struct kattr *a)
+	     const struct kattr *in_a)
 {
 	unsigned times =
 	    KATTR_ATIME | KATTR_MTIME | KATTR_ATIME_NOW | KATTR_MTIME_NOW;
+	struct kattr now = *in_a, *a = &now;
 	char proc[64];
 	int r = 0, fd;
 
+	/* A truncation marks mtime and ctime for update, as on ext4 (also
+	 * when the size stays): the kernel asks for it on truncate(2) only,
+	 * not on ftruncate(2) or O_TRUNC.  Now, not when the new version is
+	 * committed, so that the reply carries it. */
+	if ((a->valid & KATTR_SIZE) &&
+	    !(a->valid & (KATTR_MTIME | KATTR_MTIME_NOW)))
+		a->valid |= KATTR_MTIME_NOW;
+
+	/* chown(f, -1, -1) reaches us as a change of nothing; ext4 still
+	 * updates ctime, and so does chown(-1, -1) on the backing object. */
+	if (!a->valid)
+		return set_owner(in, a);
 	if (a->valid & KATTR_MODE) {
 		fd = inode_fd_get(fs, in);
 		if (fd < 0)

@@ -44,11 +44,18 @@ struct kattr {
 
 /* Apply a's changes in the order chmod, chown, size, times.  f: the
  * caller's writable open file of in, or NULL (a size change then opens
- * and commits the file itself).  -EISDIR / -EINVAL for a size change on
- * a directory / other non-regular entry, else -errno of the store or of
- * fs/file.c. */
+ * and commits the file itself).  A size change also sets mtime (and so
+ * ctime) to now unless a sets mtime; no change at all (chown to -1, -1)
+ * updates ctime.  -EISDIR / -EINVAL for a size change
+ * on a directory / other non-regular entry, -EFBIG past KFILE_MAX_SIZE,
+ * else -errno of the store or of fs/file.c. */
 int attr_set(struct kfs *fs, struct kinode *in, const struct kind_file *f,
 	     const struct kattr *a);
+
+/* Change the size only (ftruncate, open with O_TRUNC, fallocate), through
+ * f as attr_set. */
+int attr_truncate(struct kfs *fs, struct kinode *in, const struct kind_file *f,
+		  uint64_t size);
 
 /* readlink into buf (NUL-terminated).  -ENAMETOOLONG if it does not fit. */
 int attr_readlink(struct kinode *in, char *buf, size_t len);

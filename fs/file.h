@@ -76,6 +76,12 @@ struct kfile_host {
 
 struct kfile;
 
+/* The largest plaintext size of a file: 16 TiB - 4 GiB, so that its
+ * ciphertext fits in ext4's largest file (16 TiB - 4 KiB with 4 KiB
+ * blocks).  A write or truncation past it fails with -EFBIG, as on ext4,
+ * before anything is written. */
+#define KFILE_MAX_SIZE ((UINT64_C(1) << 44) - (UINT64_C(1) << 32))
+
 #define KFILE_WRITABLE 1u /* fd is O_RDWR: writes allowed */
 #define KFILE_NEW 2u	  /* the caller just created the (empty) file */
 #define KFILE_ALLOW_V1                                                         \
@@ -129,7 +135,12 @@ int kfile_read(struct kfile *kf, uint8_t *buf, size_t len, uint64_t off,
 /* Write len bytes at off (holes read as zeros).  -EBADF when the file
  * was opened read-only, -EIO/-ENOSPC from the backing store, -EBADMSG
  * when data that must be re-encrypted fails authentication; each of
- * these (but -EBADF) ends the session as described above. */
+ * these (but -EBADF) ends the session as described above.  Extending a
+ * file (write or truncate) seals every chunk up to the new end, as
+ * ciphertext has no holes: past KFILE_MAX_SIZE it fails with -EFBIG, and
+ * an extension whose ciphertext exceeds the backing store's free space
+ * fails with -ENOSPC, both before anything is written (and without
+ * ending the session). */
 int kfile_write(struct kfile *kf, const uint8_t *buf, size_t len, uint64_t off);
 int kfile_truncate(struct kfile *kf, uint64_t size);
 /* Checkpoint an open session (flush: durable false; fsync: true): every

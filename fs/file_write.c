@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "../lib/log.h"
@@ -641,10 +642,35 @@ static int sess_write(struct kfile *kf, const uint8_t *buf, size_t len,
 	return 0;
 }
 
+#define ROOM_CHECK_MIN (1024 * CHUNK) /* 64 MiB, see check_room */
+
+/* See kfile_write: refuse an extension from size `from` to `to` that
+ * cannot succeed, before writing gigabytes in vain.  Small extensions
+ * are not checked (the writes report a full disk). */
+static int check_room(const struct kfile *kf, uint64_t from, uint64_t to)
+{
+	struct statvfs sv;
+
+	if (to > KFILE_MAX_SIZE)
+		return -EFBIG;
+	if (to <= from || to - from < ROOM_CHECK_MIN ||
+	    fstatvfs(kf->fd, &sv) < 0)
+		return 0;
+	if (cf_cipher_size(to) - cf_cipher_size(from) >
+	    (uint64_t)sv.f_bfree * sv.f_frsize)
+		return -ENOSPC;
+	return 0;
+}
+
 int kf_write(struct kfile *kf, const uint8_t *buf, size_t len, uint64_t off)
 {
-	int r = sess_reach(kf, off / CHUNK);
+	int r;
 
+	if (len > KFILE_MAX_SIZE || off > KFILE_MAX_SIZE - len)
+		return -EFBIG;
+	r = check_room(kf, kf->session ? kf->wsize : kf->size, off + len);
+	if (!r)
+		r = sess_reach(kf, off / CHUNK);
 	if (r)
 		return r; /* no session, or it failed already */
 	r = sess_write(kf, buf, len, off);
@@ -657,6 +683,9 @@ int kf_truncate(struct kfile *kf, uint64_t size)
 
 	if (!kf->session && size == kf->size && !kf->bad && kf->version)
 		return 0;
+	r = check_room(kf, kf->session ? kf->wsize : kf->size, size);
+	if (r)
+		return r;
 	/* Chunks below the frontier that reach past size are sealed. */
 	r = kf->session && size < kf->frontier * CHUNK ? kf_finish(kf) : 0;
 	if (!r && !kf->session)

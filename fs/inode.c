@@ -293,6 +293,12 @@ int inode_stat(struct kfs *fs, struct kinode *in, struct stat *st)
 	 * right now. */
 	if (enc)
 		pthread_mutex_lock(&in->lock);
+	/* The kernel may still hold the name kmsfs removed (fs/file.h's
+	 * host remove): it is gone. */
+	if (enc && in->nopen == 0 && atomic_load(&in->removed)) {
+		r = -ENOENT;
+		goto out;
+	}
 	fd = inode_fd_get(fs, in);
 	if (fd < 0) {
 		r = fd;
@@ -380,7 +386,9 @@ int inode_open_file(struct kfs *fs, struct kinode *in, int flags, bool fresh,
 	/* An open file keeps its inode's fd: stat of a file unlinked while
 	 * open must still work, and a rewrite dup3s onto it. */
 	first = in->nopen == 0;
-	if (first)
+	if (first && atomic_load(&in->removed))
+		r = -ENOENT; /* see inode_stat */
+	else if (first)
 		r = inode_fd_get(fs, in);
 	if (r < 0)
 		goto out;
@@ -402,25 +410,15 @@ out:
 
 int inode_release_file(struct kfs *fs, struct kinode *in)
 {
-	struct kfile *kf = NULL;
-	int r = 0, r2;
+	int r = 0;
 
-	/* The last close publishes the file (sealing, fsync, a rename):
-	 * do that outside in->lock, which stat and open take.  The kfile
-	 * cannot go away meanwhile: only the last release, ours, frees it. */
-	pthread_mutex_lock(&in->lock);
-	if (in->nopen == 1)
-		kf = in->kf;
-	pthread_mutex_unlock(&in->lock);
-	if (kf)
-		r = kfile_commit(kf);
+	/* The last close finishes the file (fs/file.h) under in->lock: a
+	 * stat meanwhile waits, and so never sees the backing file between
+	 * kmsfs's last write and the times set on it again after it. */
 	pthread_mutex_lock(&in->lock);
 	if (in->nopen && --in->nopen == 0) {
-		/* commits (a no-op unless a handle wrote since), keeps
-		 * checksum files right, closes */
-		r2 = kind_release(fs, in);
-		if (!r)
-			r = r2;
+		/* commits, keeps checksum files right, closes */
+		r = kind_release(fs, in);
 		/* kmsfs changed the header (finished, rewritten): its times
 		 * may have been set back, so the cache key cannot tell. */
 		in->hdr_size = -1;

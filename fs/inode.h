@@ -34,6 +34,7 @@
 #define KMSFS_INODE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -77,6 +78,10 @@ struct kinode {
 	enum layout_kind kind; /* of a regular file */
 	bool ck_pending;       /* new file, checksum not settled (ck_lock) */
 	unsigned nopen;
+	/* kmsfs removed the name itself (a new file a full disk left with
+	 * nothing valid): not found once no handle is open (ns.c sets it
+	 * under ns_lock, readers hold lock) */
+	atomic_bool removed;
 	struct kfile_host host;
 	int tmp_dirfd; /* directory of the temporary of a rewrite */
 	/* format version of the backing file, valid while its size and

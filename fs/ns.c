@@ -181,22 +181,40 @@ int ns_chain_at(struct kfs *fs, struct kinode *parent, const char *name,
 	return r;
 }
 
+/* Would a directory named name in parent start a chain (hold its own
+ * ENCRYPTION-INFO)?  path receives its store path, for logs.  Deep
+ * directories never do; their paths may not even fit in path (PATH_MAX
+ * below the mount point is fine). */
+static int starts_chain(struct kfs *fs, struct kinode *parent, const char *name,
+			char *path, size_t len, bool *yes)
+{
+	int r;
+
+	*yes = false;
+	if (parent->depth + 1 > layout_depth(fs->layout))
+		return 0;
+	r = ns_path(fs, parent, path, len - strlen(name) - 1);
+	if (r)
+		return r;
+	if (*path)
+		strcat(path, "/");
+	strcat(path, name);
+	*yes = layout_is_chain_dir(fs->layout, path);
+	return 0;
+}
+
 /* A new directory that starts a chain gets its key and ENCRYPTION-INFO
  * now (KMS calls: outside ns_lock); if that fails it is removed again. */
 static int start_chain(struct kfs *fs, struct kinode *parent, const char *name)
 {
 	struct chain *c;
 	char path[NS_PATH_MAX];
+	bool yes;
 	int r, pfd;
 
-	r = ns_path(fs, parent, path, sizeof(path) - strlen(name) - 1);
-	if (r)
+	r = starts_chain(fs, parent, name, path, sizeof(path), &yes);
+	if (r || !yes)
 		return r;
-	if (*path)
-		strcat(path, "/");
-	strcat(path, name);
-	if (!layout_is_chain_dir(fs->layout, path))
-		return 0;
 	r = ns_chain_at(fs, parent, name, true, &c);
 	if (!r)
 		r = keycache_chain_create(fs->kc, c);
@@ -216,13 +234,46 @@ static int start_chain(struct kfs *fs, struct kinode *parent, const char *name)
 
 /* --- making names ------------------------------------------------------- */
 
-/* Write a valid empty ciphertext (header + empty final chunk). */
-static int make_empty(struct kfs *fs, struct kinode *parent, const char *name,
-		      mode_t mode)
+/* Hand the new entry name in dirfd to its creator (see struct kcred in
+ * ns.h).  chown clears the set-user-ID and set-group-ID bits of a
+ * non-directory even when root calls it, so they are put back: mode is
+ * what the kernel asked for, already stripped per the creator's rights.
+ * A failure is not the creator's fault: warn once, keep the entry.
+ * ns_lock held. */
+static void give_to(int dirfd, const char *name, mode_t mode,
+		    const struct kcred *who)
+{
+	static bool warned;
+	struct stat dir, st;
+	gid_t gid;
+
+	if (!who || fstat(dirfd, &dir) < 0 ||
+	    fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	gid = dir.st_mode & S_ISGID ? dir.st_gid : who->gid;
+	if (st.st_uid == who->uid && st.st_gid == gid)
+		return;
+	if (fchownat(dirfd, name, who->uid, gid, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (!warned)
+			log_warn("cannot give new entries to their creator "
+				 "(uid %u): %s; they stay the daemon's",
+				 (unsigned)who->uid, strerror(errno));
+		warned = true;
+		return;
+	}
+	if (!S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode) &&
+	    (mode & (S_ISUID | S_ISGID)))
+		(void)fchmodat(dirfd, name, mode & 07777, AT_SYMLINK_NOFOLLOW);
+}
+
+/* A valid empty ciphertext (header + empty final chunk) for parent's
+ * chain. */
+static int empty_ciphertext(struct kfs *fs, struct kinode *parent,
+			    uint8_t buf[CF_HEADER_SIZE + CF_TAG_SIZE])
 {
 	const struct cf_key *key;
-	uint8_t buf[CF_HEADER_SIZE + CF_TAG_SIZE], iv[CF_IV_SIZE];
-	int fd, r, pfd;
+	uint8_t iv[CF_IV_SIZE];
+	int r;
 
 	r = keycache_key_write(fs->kc, parent->chain, &key);
 	if (!r)
@@ -230,83 +281,133 @@ static int make_empty(struct kfs *fs, struct kinode *parent, const char *name,
 	if (r)
 		return r;
 	cf_header_build(iv, buf);
-	r = cf_seal_chunk(key, iv, 0, iv, 0, buf + CF_HEADER_SIZE);
+	return cf_seal_chunk(key, iv, 0, iv, 0, buf + CF_HEADER_SIZE);
+}
+
+/* Create name as a new regular file (O_EXCL), with content when buf is
+ * not NULL, and hand it to who.  -EEXIST when it exists.  ns_lock held. */
+static int new_file(struct kfs *fs, int dirfd, const char *name, mode_t mode,
+		    const struct kcred *who, const uint8_t *buf, size_t len)
+{
+	int fd, r = 0;
+
+	fd = inode_openat(fs, dirfd, name,
+			  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
+			  mode & 07777);
+	if (fd < 0)
+		return fd;
+	if (buf)
+		r = fdio_write_all(fd, buf, len, 0);
+	if (close(fd) < 0 && !r)
+		r = -errno;
 	if (r)
-		return r;
+		unlinkat(dirfd, name, 0);
+	else
+		give_to(dirfd, name, mode, who);
+	return r;
+}
+
+int ns_mknod(struct kfs *fs, struct kinode *parent, const char *name,
+	     mode_t mode, dev_t rdev, const struct kcred *who)
+{
+	uint8_t buf[CF_HEADER_SIZE + CF_TAG_SIZE];
+	bool enc =
+	    S_ISREG(mode) && kind_at(fs, parent, name) == LAYOUT_ENCRYPTED;
+	int r, pfd;
+
+	if (layout_name_reserved(name))
+		return -EPERM;
+	if (enc) {
+		r = empty_ciphertext(fs, parent, buf);
+		if (r)
+			return r;
+	} else if (!S_ISREG(mode) && !S_ISFIFO(mode) && !S_ISSOCK(mode) &&
+		   !S_ISCHR(mode) && !S_ISBLK(mode)) {
+		return -EINVAL;
+	}
 	pfd = inode_fd_get(fs, parent);
 	if (pfd < 0)
 		return pfd;
 	pthread_mutex_lock(&fs->ns_lock);
-	fd = inode_openat(fs, pfd, name, O_WRONLY | O_CREAT | O_EXCL, mode);
-	if (fd < 0) {
-		r = fd;
+	if (S_ISREG(mode)) {
+		/* a file stored as it is starts with no bytes */
+		r = new_file(fs, pfd, name, mode, who, enc ? buf : NULL,
+			     sizeof(buf));
 	} else {
-		r = fdio_write_all(fd, buf, sizeof(buf), 0);
-		if (close(fd) < 0 && !r)
-			r = -errno;
-		if (r)
-			unlinkat(pfd, name, 0);
+		r = mknodat(pfd, name, mode, rdev) < 0 ? -errno : 0;
+		if (!r)
+			give_to(pfd, name, mode, who);
 	}
 	pthread_mutex_unlock(&fs->ns_lock);
 	inode_fd_put(fs, parent);
 	return r;
 }
 
-int ns_mknod(struct kfs *fs, struct kinode *parent, const char *name,
-	     mode_t mode, dev_t rdev)
+int ns_create(struct kfs *fs, struct kinode *parent, const char *name,
+	      mode_t mode, int flags, const struct kcred *who,
+	      bool *created_out)
 {
+	uint8_t buf[CF_HEADER_SIZE + CF_TAG_SIZE];
+	bool enc = kind_at(fs, parent, name) == LAYOUT_ENCRYPTED;
+	bool readonly = (flags & O_ACCMODE) == O_RDONLY;
+	const struct cf_key *key;
+	struct stat st;
 	int r, pfd;
 
+	*created_out = false;
 	if (layout_name_reserved(name))
 		return -EPERM;
-	if (S_ISREG(mode) &&
-	    kind_at(fs, parent, name) != LAYOUT_ENCRYPTED) /* stored as is */
-		return ns_create(fs, parent, name, mode & 07777, O_EXCL);
-	if (S_ISREG(mode))
-		return make_empty(fs, parent, name, mode & 07777);
-	if (!S_ISFIFO(mode) && !S_ISSOCK(mode))
-		return -EPERM; /* no device nodes in a backup store */
-	pfd = inode_fd_get(fs, parent);
-	if (pfd < 0)
-		return pfd;
-	pthread_mutex_lock(&fs->ns_lock);
-	r = mknodat(pfd, name, mode, rdev) < 0 ? -errno : 0;
-	pthread_mutex_unlock(&fs->ns_lock);
-	inode_fd_put(fs, parent);
-	return r;
-}
-
-int ns_create(struct kfs *fs, struct kinode *parent, const char *name,
-	      mode_t mode, int flags)
-{
-	const struct cf_key *key;
-	int fd, r, pfd;
-
-	if (layout_name_reserved(name))
-		return -EPERM;
-	/* No key, no file: fail before anything reaches the store. */
-	r = kind_at(fs, parent, name) == LAYOUT_ENCRYPTED
-		? keycache_key_write(fs->kc, parent->chain, &key)
-		: 0;
+	/* No key, no file: fail before anything reaches the store.  A
+	 * read-only create gets its empty ciphertext at once (no writer will
+	 * ever finish it). */
+	r = !enc       ? 0
+	    : readonly ? empty_ciphertext(fs, parent, buf)
+		       : keycache_key_write(fs->kc, parent->chain, &key);
 	if (r)
 		return r;
 	pfd = inode_fd_get(fs, parent);
 	if (pfd < 0)
 		return pfd;
 	pthread_mutex_lock(&fs->ns_lock);
-	fd = inode_openat(fs, pfd, name,
-			  O_CREAT | O_RDWR | O_NOFOLLOW | (flags & O_EXCL),
-			  mode);
-	r = fd < 0 ? fd : 0;
+	r = new_file(fs, pfd, name, mode, who, enc && readonly ? buf : NULL,
+		     sizeof(buf));
+	if (r == -EEXIST && !(flags & O_EXCL)) {
+		/* Made meanwhile by someone else: open that one. */
+		r = fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno
+								     : 0;
+		if (!r && !S_ISREG(st.st_mode))
+			r = S_ISDIR(st.st_mode) ? -EISDIR : -EEXIST;
+	} else if (!r) {
+		*created_out = true;
+	}
 	pthread_mutex_unlock(&fs->ns_lock);
 	inode_fd_put(fs, parent);
-	if (fd >= 0)
-		close(fd);
 	return r;
 }
 
+void ns_create_undo(struct kfs *fs, struct kinode *parent, const char *name,
+		    struct kinode *in)
+{
+	struct stat st;
+	bool same;
+	int pfd = inode_fd_get(fs, parent);
+
+	if (pfd < 0)
+		return;
+	pthread_mutex_lock(&fs->ns_lock);
+	same = fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       S_ISREG(st.st_mode) &&
+	       (!in || (st.st_dev == in->dev && st.st_ino == in->ino));
+	if (same && unlinkat(pfd, name, 0) < 0)
+		same = false;
+	pthread_mutex_unlock(&fs->ns_lock);
+	inode_fd_put(fs, parent);
+	if (same)
+		name_gone(fs, &st, parent, name);
+}
+
 int ns_mkdir(struct kfs *fs, struct kinode *parent, const char *name,
-	     mode_t mode)
+	     mode_t mode, const struct kcred *who)
 {
 	int r, pfd;
 
@@ -317,13 +418,15 @@ int ns_mkdir(struct kfs *fs, struct kinode *parent, const char *name,
 		return pfd;
 	pthread_mutex_lock(&fs->ns_lock);
 	r = mkdirat(pfd, name, mode) < 0 ? -errno : 0;
+	if (!r)
+		give_to(pfd, name, mode, who);
 	pthread_mutex_unlock(&fs->ns_lock);
 	inode_fd_put(fs, parent);
 	return r ? r : start_chain(fs, parent, name);
 }
 
 int ns_symlink(struct kfs *fs, struct kinode *parent, const char *name,
-	       const char *target)
+	       const char *target, const struct kcred *who)
 {
 	int r, pfd;
 
@@ -334,6 +437,8 @@ int ns_symlink(struct kfs *fs, struct kinode *parent, const char *name,
 		return pfd;
 	pthread_mutex_lock(&fs->ns_lock);
 	r = symlinkat(target, pfd, name) < 0 ? -errno : 0;
+	if (!r)
+		give_to(pfd, name, 0, who);
 	pthread_mutex_unlock(&fs->ns_lock);
 	inode_fd_put(fs, parent);
 	return r;
@@ -468,10 +573,14 @@ int ns_rmdir(struct kfs *fs, struct kinode *parent, const char *name)
 /* --- rename ------------------------------------------------------------- */
 
 /* Would moving the entry at (from, name) to (to, newname) change the key
- * its data is sealed under?  Then the move would make it unreadable. */
+ * its data is sealed under?  Then the move would make it unreadable.  A
+ * chain directory carries its key (its ENCRYPTION-INFO) along: it may
+ * move to wherever a directory starts a chain, and nowhere else. */
 static int check_move(struct kfs *fs, struct kinode *from, const char *name,
 		      struct kinode *to, const char *newname, struct stat *st)
 {
+	char path[NS_PATH_MAX];
+	bool src_chain = false, dst_chain = false;
 	struct chain *a, *b;
 	int r, fd = inode_fd_get(fs, from);
 
@@ -481,6 +590,17 @@ static int check_move(struct kfs *fs, struct kinode *from, const char *name,
 	inode_fd_put(fs, from);
 	if (r)
 		return r;
+	if (S_ISDIR(st->st_mode)) {
+		r = starts_chain(fs, from, name, path, sizeof(path),
+				 &src_chain);
+		if (!r)
+			r = starts_chain(fs, to, newname, path, sizeof(path),
+					 &dst_chain);
+		if (r)
+			return r;
+		if (src_chain || dst_chain)
+			return src_chain && dst_chain ? 0 : -EXDEV;
+	}
 	r = ns_chain_at(fs, from, name, S_ISDIR(st->st_mode), &a);
 	if (!r)
 		r = ns_chain_at(fs, to, newname, S_ISDIR(st->st_mode), &b);
@@ -494,11 +614,28 @@ static int check_move(struct kfs *fs, struct kinode *from, const char *name,
 	return r;
 }
 
+/* A directory replaced by a rename must be empty, as for rmdir: remove
+ * kmsfs's own files from it first (-ENOTEMPTY when it holds anything
+ * else).  ns_lock held. */
+static int clear_target_locked(struct kfs *fs, int nfd, const char *newname)
+{
+	int fd, r;
+
+	fd = inode_openat(fs, nfd, newname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW,
+			  0);
+	if (fd < 0)
+		return fd;
+	r = clear_own_entries(fd);
+	close(fd);
+	return r;
+}
+
 int ns_rename(struct kfs *fs, struct kinode *parent, const char *name,
 	      struct kinode *newparent, const char *newname, unsigned flags)
 {
 	struct stat src, dst;
-	bool had_dst, xchg = flags & RENAME_EXCHANGE;
+	bool had_dst, xchg = flags & RENAME_EXCHANGE, over_dir;
+	struct chain *gone = NULL;
 	struct kind_fix fx;
 	int r, fd, nfd;
 
@@ -520,16 +657,26 @@ int ns_rename(struct kfs *fs, struct kinode *parent, const char *name,
 		inode_fd_put(fs, newparent);
 		return fd;
 	}
+	over_dir =
+	    had_dst && !flags && S_ISDIR(src.st_mode) && S_ISDIR(dst.st_mode);
+	/* A chain directory replaced by another takes its key along. */
+	if (over_dir && (ns_chain_at(fs, newparent, newname, true, &gone) ||
+			 gone == newparent->chain))
+		gone = NULL;
 	kind_fix_begin(fs, &fx, xchg ? KIND_EXCHANGE : KIND_RENAME, parent,
 		       name, newparent, newname);
 	pthread_mutex_lock(&fs->ns_lock);
-	r = renameat2(fd, name, nfd, newname, flags) < 0 ? -errno : 0;
+	r = over_dir ? clear_target_locked(fs, nfd, newname) : 0;
+	if (!r && renameat2(fd, name, nfd, newname, flags) < 0)
+		r = -errno;
 	pthread_mutex_unlock(&fs->ns_lock);
 	kind_fix_end(fs, &fx);
 	inode_fd_put(fs, parent);
 	inode_fd_put(fs, newparent);
 	if (r)
 		return r;
+	if (gone)
+		keycache_chain_removed(fs->kc, gone);
 	if (had_dst && !xchg)
 		name_gone(fs, &dst, newparent, newname);
 	if (had_dst && xchg)
@@ -689,8 +836,10 @@ static int host_remove(void *ctx)
 			r = unlinkat(pfd, in->name, 0) < 0 ? -errno : 0;
 		inode_fd_put(fs, parent);
 	}
-	if (!r)
+	if (!r) {
 		set_name_locked(fs, in, NULL, NULL);
+		atomic_store(&in->removed, true);
+	}
 	pthread_mutex_unlock(&fs->ns_lock);
 	return r;
 }

@@ -26,21 +26,50 @@
 
 #include "kfs.h"
 
-/* Make a regular file, FIFO or socket (mknod).  A regular file gets a
- * valid empty ciphertext under the parent chain's key. */
+/* Who makes a new entry.  The daemon creates every entry itself (it may
+ * run as root for many users with -o allow_other) and then hands it to
+ * the creator, as a local file system would have made it: owner uid;
+ * group gid, or the parent's group when the parent directory is
+ * set-group-ID (the entry then inherits the group, and a directory the
+ * bit, as the kernel does for any creator).  NULL: the daemon keeps it. */
+struct kcred {
+	uid_t uid;
+	gid_t gid;
+};
+
+/* Modes are applied exactly as given: the kernel has already applied the
+ * caller's umask and its set-group-ID rules, and the daemon runs with
+ * umask 0 (fs/ops.c sets it at init).  An entry whose ownership cannot be
+ * handed over (a backing store without chown) stays the daemon's, with
+ * one warning in the log. */
+
+/* Make a regular file, FIFO, socket or character or block device
+ * (mknod).  A regular file gets a valid empty ciphertext under the
+ * parent chain's key; the others have no content to encrypt and are
+ * made as they are (the kernel has checked CAP_MKNOD for devices). */
 int ns_mknod(struct kfs *fs, struct kinode *parent, const char *name,
-	     mode_t mode, dev_t rdev);
+	     mode_t mode, dev_t rdev, const struct kcred *who);
 /* Create the backing file of a regular file about to be opened (create),
- * after checking there is a key to write it with.  flags: O_EXCL is
- * honoured. */
+ * after checking there is a key to write it with.  flags: the open flags;
+ * O_EXCL is honoured; a file opened read-only gets its valid empty
+ * ciphertext now (no write session will ever give it one), a writable
+ * one is left empty for the session of its first writer (written in
+ * place).  *created_out: whether this call made the file; if the open
+ * that follows fails, ns_create_undo removes it again. */
 int ns_create(struct kfs *fs, struct kinode *parent, const char *name,
-	      mode_t mode, int flags);
+	      mode_t mode, int flags, const struct kcred *who,
+	      bool *created_out);
+/* Remove name in parent again after a failed create, if it still is the
+ * file that ns_create made (in: its inode, or NULL when the lookup
+ * failed: then whatever regular file has the name). */
+void ns_create_undo(struct kfs *fs, struct kinode *parent, const char *name,
+		    struct kinode *in);
 /* mkdir; a directory that starts a chain gets its key and
  * ENCRYPTION-INFO now, or is removed again (the error is returned). */
 int ns_mkdir(struct kfs *fs, struct kinode *parent, const char *name,
-	     mode_t mode);
+	     mode_t mode, const struct kcred *who);
 int ns_symlink(struct kfs *fs, struct kinode *parent, const char *name,
-	       const char *target);
+	       const char *target, const struct kcred *who);
 int ns_link(struct kfs *fs, struct kinode *in, struct kinode *newparent,
 	    const char *newname);
 /* unlink/rmdir of a reserved name: -ENOENT.  rmdir: -ENOTEMPTY when the

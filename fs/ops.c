@@ -59,6 +59,14 @@ int narrow(int r)
 	}
 }
 
+void req_cred(fuse_req_t req, struct kcred *out)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+
+	out->uid = ctx->uid;
+	out->gid = ctx->gid;
+}
+
 void reply_err(fuse_req_t req, int r)
 {
 	fuse_reply_err(req, r ? narrow(r) : 0);
@@ -95,6 +103,9 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
+	/* The kernel applies the caller's umask to the modes it sends (no
+	 * FUSE_CAP_DONT_MASK): the daemon's own must not apply again. */
+	umask(0);
 	/* Big requests: 64 KiB chunks, and fewer round trips. */
 	conn->max_write = 1u << 20;
 	conn->max_readahead = 1u << 20;
@@ -103,6 +114,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE; /* writes must reach us */
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	/* The daemon writes as root, which never clears set-user-ID bits:
+	 * let the kernel clear them for the caller on write, truncate and
+	 * chown (it then sends a mode change). */
+	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -202,22 +217,33 @@ static void reply_made(fuse_req_t req, fuse_ino_t parent, const char *name,
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode, dev_t rdev)
 {
-	reply_made(req, parent, name,
-		   ns_mknod(kfs_of(req), node(req, parent), name, mode, rdev));
+	struct kcred who;
+
+	req_cred(req, &who);
+	reply_made(
+	    req, parent, name,
+	    ns_mknod(kfs_of(req), node(req, parent), name, mode, rdev, &who));
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode)
 {
+	struct kcred who;
+
+	req_cred(req, &who);
 	reply_made(req, parent, name,
-		   ns_mkdir(kfs_of(req), node(req, parent), name, mode));
+		   ns_mkdir(kfs_of(req), node(req, parent), name, mode, &who));
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		       const char *name)
 {
-	reply_made(req, parent, name,
-		   ns_symlink(kfs_of(req), node(req, parent), name, link));
+	struct kcred who;
+
+	req_cred(req, &who);
+	reply_made(
+	    req, parent, name,
+	    ns_symlink(kfs_of(req), node(req, parent), name, link, &who));
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "attr.h"
 #include "ns.h"
 
 /* --- regular files ---------------------------------------------------- */
@@ -36,7 +37,7 @@ static int open_handle(struct kfs *fs, struct kinode *in,
 		return r;
 	}
 	if (h->writable && (fi->flags & O_TRUNC))
-		r = kind_file_truncate(&h->f, 0);
+		r = attr_truncate(fs, in, &h->f, 0);
 	if (r) {
 		inode_release_file(fs, in);
 		free(h);
@@ -45,6 +46,15 @@ static int open_handle(struct kfs *fs, struct kinode *in,
 	fi->fh = (uintptr_t)h;
 	fi->keep_cache = 0;
 	return 0;
+}
+
+static int close_handle(struct kfs *fs, struct fuse_file_info *fi)
+{
+	struct handle *h = hnd(fi);
+	int r = inode_release_file(fs, h->in);
+
+	free(h);
+	return r;
 }
 
 void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -66,23 +76,38 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	       struct fuse_file_info *fi)
 {
 	struct kfs *fs = kfs_of(req);
+	struct kinode *in = NULL, *dir = node(req, parent);
 	struct fuse_entry_param e;
+	struct kcred who;
+	bool created;
 	int r;
 
-	r = ns_create(fs, node(req, parent), name, mode, fi->flags);
-	if (!r)
-		r = do_lookup(req, parent, name, &e);
-	if (!r) {
-		r = open_handle(fs, node(req, e.ino), fi, true);
-		if (!r)
-			r = inode_stat(fs, node(req, e.ino), &e.attr);
-		if (r)
-			inode_forget(fs, node(req, e.ino), 1);
-	}
-	if (r)
+	req_cred(req, &who);
+	r = ns_create(fs, dir, name, mode, fi->flags, &who, &created);
+	if (r) {
 		reply_err(req, r);
-	else
-		fuse_reply_create(req, &e, fi);
+		return;
+	}
+	r = do_lookup(req, parent, name, &e);
+	if (!r) {
+		in = node(req, e.ino);
+		r = open_handle(fs, in, fi, created);
+	}
+	if (!r) {
+		r = inode_stat(fs, in, &e.attr);
+		if (r)
+			close_handle(fs, fi);
+	}
+	if (r) {
+		/* A failed create leaves no name behind. */
+		if (created)
+			ns_create_undo(fs, dir, name, in);
+		if (in)
+			inode_forget(fs, in, 1);
+		reply_err(req, r);
+		return;
+	}
+	fuse_reply_create(req, &e, fi);
 }
 
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -138,13 +163,8 @@ void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct handle *h = hnd(fi);
-	int r;
-
 	(void)ino;
-	r = inode_release_file(kfs_of(req), h->in);
-	free(h);
-	reply_err(req, r);
+	reply_err(req, close_handle(kfs_of(req), fi));
 }
 
 void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
@@ -169,6 +189,6 @@ void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 	else if (!hnd(fi)->writable)
 		r = -EBADF;
 	else if (!(mode & FALLOC_FL_KEEP_SIZE) && end > kind_file_size(f))
-		r = kind_file_truncate(f, end);
+		r = attr_truncate(kfs_of(req), hnd(fi)->in, f, end);
 	reply_err(req, r);
 }

@@ -14,6 +14,7 @@
 
 #include "kfs.h"
 #include "kind.h"
+#include "ns.h"
 #include "ops.h"
 
 #define TIMEOUT 1.0
@@ -31,6 +32,8 @@ struct handle *hnd(struct fuse_file_info *fi);
 /* kmsfs error codes -> errno for the kernel (-ENOKEY -> EACCES, ...). */
 int narrow(int r);
 void reply_err(fuse_req_t req, int r);
+/* The caller of req, to whom a new entry belongs. */
+void req_cred(fuse_req_t req, struct kcred *out);
 int do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name,
 	      struct fuse_entry_param *e);
 

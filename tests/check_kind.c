@@ -66,7 +66,7 @@ static struct kinode *mkdirs(const char *path)
 	snprintf(buf, sizeof(buf), "%s", path);
 	for (part = strtok_r(buf, "/", &save); part;
 	     part = strtok_r(NULL, "/", &save)) {
-		int r = ns_mkdir(fs, d, part, 0755);
+		int r = ns_mkdir(fs, d, part, 0755, NULL);
 
 		ck_assert(r == 0 || r == -EEXIST);
 		d = lk(d, part);
@@ -81,8 +81,10 @@ static void put(struct kinode *d, const char *name, const void *data,
 {
 	struct kind_file f;
 	struct kinode *in;
+	bool created;
 
-	ck_assert_int_eq(ns_create(fs, d, name, 0644, 0), 0);
+	ck_assert_int_eq(ns_create(fs, d, name, 0644, O_RDWR, NULL, &created),
+			 0);
 	in = lk(d, name);
 	ck_assert_int_eq(inode_open_file(fs, in, O_RDWR, false, &f), 0);
 	ck_assert_int_eq(kind_file_truncate(&f, 0), 0);

@@ -13,9 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
+
+#include "../fs/kfs.h"
+#include "../fs/ns.h"
 
 #define TL_READ_BUF_MAX (1u << 30)
 
@@ -364,4 +368,33 @@ int tl_run(Suite *s)
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+void tl_kfs_init(struct tl_kfs *t)
+{
+	static const char pass[] = "tl_kfs passphrase";
+	char path[512];
+	struct stat st;
+
+	umask(0); /* as the daemon runs (fs/ns.h) */
+	t->dir = tl_tmpdir_new();
+	if (ks_keyring_new(&t->keys) ||
+	    ks_keyring_set_passphrase(t->keys, (const uint8_t *)pass,
+				      strlen(pass)) ||
+	    kfs_new(t->dir, t->keys, layout_find("toplevel"), &t->fs) ||
+	    ns_mkdir(t->fs, t->fs->root, "c", 0777, NULL) ||
+	    inode_lookup(t->fs, t->fs->root, "c", &st, &t->chain))
+		abort();
+	snprintf(path, sizeof(path), "%s/c", t->dir);
+	t->chainfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (t->chainfd < 0)
+		abort();
+}
+
+void tl_kfs_release(struct tl_kfs *t)
+{
+	close(t->chainfd);
+	kfs_free(t->fs);
+	ks_keyring_free(t->keys);
+	tl_tmpdir_remove(t->dir);
 }

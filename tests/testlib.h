@@ -94,6 +94,21 @@ int tl_tmpdir_remove(char *path);
 void tl_capture_begin(void);
 char *tl_capture_end(void);
 
+/* A filesystem core (fs/kfs.h) over a fresh temporary store: passphrase
+ * keys, the toplevel layout, and one chain directory "c" made through
+ * fs/ns.c (mode 0777), looked up once; the process umask becomes 0, as
+ * in the daemon.  Aborts on failure;
+ * tl_kfs_release removes the store. */
+struct tl_kfs {
+	char *dir; /* the store */
+	struct ks_keyring *keys;
+	struct kfs *fs;
+	struct kinode *chain;
+	int chainfd; /* O_RDONLY of the chain's backing directory */
+};
+void tl_kfs_init(struct tl_kfs *t);
+void tl_kfs_release(struct tl_kfs *t);
+
 /* Run every test of s, print Check's summary, free the runner; returns
  * the process exit status (EXIT_FAILURE if any test failed). */
 int tl_run(Suite *s);

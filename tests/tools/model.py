@@ -50,11 +50,11 @@ import time
 
 CHUNK = 65536
 NEW_KINDS = ("futimens", "umask", "mkfifo", "mknod_dev", "creat_ro")
-# What kmsfs passes today.  The others fail on kmsfs until issue 7's
-# fixes land (CI seeds 1, 2, 3, 600 steps, each kind alone): futimens
-# (mtime lost at close, requirement 3), umask (the daemon's umask applied
-# again, 2D), mknod_dev (EPERM, 2B), creat_ro (EBADF, 2A).
-DEFAULT_KINDS = ("mkfifo",)
+# What kmsfs passes today: all of them since issue 7's fixes landed.
+# Before them (CI seeds 1, 2, 3, 600 steps, each kind alone) futimens
+# failed (mtime lost at close, requirement 3), umask (the daemon's umask
+# applied again, 2D), mknod_dev (EPERM, 2B), creat_ro (EBADF, 2A).
+DEFAULT_KINDS = NEW_KINDS
 # Times set by futimens are far in the past; a file whose model mtime is
 # below this has not been modified since, so its mtime is compared.
 SYNTH_MTIME_MAX = 1200000000 * 10**9
