@@ -17,6 +17,7 @@ TOOLS=$(cd "$MOUNT_DIR/../tools" && pwd)
 PY=/usr/bin/python3
 SHARED=${KMSFS_SHARED:-$(cd "$MOUNT_DIR/../../.." && pwd)/shared}
 VECTORS=$SHARED/vectors/crdb
+THIRD_PARTY=$SHARED/third_party  # public suites, built at test time
 TEST_NAME=$(basename "$0" .sh)
 CHUNK=65536
 CHUNK_CT=65552
@@ -31,6 +32,7 @@ mkdir -p "$STORE" "$MNT"
 export KMSFS_KNOWN_KEYS=$T/known-keys
 
 declare -A DAEMON_PID=()   # mount point -> pid of the daemon we started
+LOOP_MOUNTS=()             # file systems small_store mounted
 KEYARGS=()                 # key options for kmount (setup_passphrase/kms)
 
 # ------------------------------------------------------------ messages
@@ -42,6 +44,24 @@ fail() {
 	exit 1
 }
 
+# skip REASON: the test does not apply here; run.sh prints "SKIP: name
+# (REASON)" from the last line of the output.
+skip() {
+	printf '%s\n' "$*"
+	exit 77
+}
+
+# need_third_party NAME: skip unless the suite $THIRD_PARTY/NAME is there.
+need_third_party() {
+	[[ -d $THIRD_PARTY/$1 ]] ||
+		skip "no $THIRD_PARTY/$1 (KMSFS_SHARED points to shared/)"
+}
+
+# now: wall clock in seconds (ns resolution); since T0: seconds elapsed
+# since T0, one decimal.
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
 crdb() { "$PY" "$TOOLS/crdb.py" "$@"; }
 fsop() { "$PY" "$TOOLS/fsop.py" "$@"; }
 
@@ -51,7 +71,8 @@ _cleanup() {
 	local rc=$? m pid
 	set +e
 	for m in "${!DAEMON_PID[@]}"; do
-		if mountpoint -q "$m"; then
+		# a dead daemon's mount fails mountpoint -q (ENOTCONN)
+		if mountpoint -q "$m" || grep -q " $m " /proc/mounts; then
 			fusermount3 -u -z "$m" 2>/dev/null || umount -l "$m"
 		fi
 	done
@@ -60,10 +81,13 @@ _cleanup() {
 		[[ -n $pid ]] || continue
 		WAIT_SECS=5 wait_for _dead "$pid" || kill -9 "$pid" 2>/dev/null
 	done
+	for m in "${LOOP_MOUNTS[@]}"; do
+		umount "$m" 2>/dev/null || umount -l "$m"
+	done
 	# never remove a tree something is still mounted in
 	if grep -q " $T/" /proc/mounts; then
 		echo "lib.sh: $T still has mounts; not removed" >&2
-	elif [[ $rc -ne 0 || -n ${KMSFS_KEEP:-} ]]; then
+	elif [[ ($rc -ne 0 && $rc -ne 77) || -n ${KMSFS_KEEP:-} ]]; then
 		if [[ -s $DAEMON_LOG ]]; then
 			echo "--- daemon log tail ($DAEMON_LOG) ---" >&2
 			tail -n 25 "$DAEMON_LOG" >&2
@@ -103,6 +127,19 @@ setup_kms() {
 }
 
 # ------------------------------------------------------------ mounting
+
+# small_store MIB: put $STORE on an ext4 file system of its own, MIB MiB
+# (a loop mount of a sparse image in $T), so that a runaway writer meets
+# ENOSPC there instead of filling the host's disk.  Unmounted by the trap.
+small_store() {
+	truncate -s "${1}M" "$T/store.img"
+	mkfs.ext4 -q -F "$T/store.img" >"$T/mkfs.out" 2>&1 ||
+		fail "mkfs.ext4 of the store image failed: $(tail -n 2 "$T/mkfs.out")"
+	mount -o loop "$T/store.img" "$STORE" ||
+		fail "cannot loop-mount the store image (no loop devices?)"
+	LOOP_MOUNTS+=("$STORE")
+	rmdir "$STORE/lost+found"   # an empty store, like a fresh directory
+}
 
 # wait_for COND-COMMAND... : poll up to $WAIT_SECS (default 20) seconds.
 wait_for() {
@@ -203,6 +240,20 @@ kill9() {
 	wait "$pid" 2>/dev/null || true
 	fusermount3 -u -z "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true
 	unset "DAEMON_PID[$mnt]"
+}
+
+# daemon_pid MNT: the pid of the daemon serving MNT (started by kmount).
+daemon_pid() {
+	[[ -n ${DAEMON_PID[$1]:-} ]] || fail "no daemon recorded for $1"
+	echo "${DAEMON_PID[$1]}"
+}
+
+# daemon_kib MNT FIELD: a /proc/PID/status field of MNT's daemon in KiB
+# (VmRSS now, VmHWM the peak resident set so far).
+daemon_kib() {
+	local pid
+	pid=$(daemon_pid "$1")
+	awk -v f="$2:" '$1 == f { print $2 }' "/proc/$pid/status"
 }
 
 # ------------------------------------------------------------ assertions
