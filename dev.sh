@@ -114,6 +114,7 @@ side_by_side() { # FILE FILE
 
 # ------------------------------------------------------------------ test
 
+LONG_SUITES="t_pjdfstest t_fsx t_fsstress"
 PASSED=0
 FAILED=0
 SKIPPED=0
@@ -214,7 +215,21 @@ cmd_test() {
 	test_build build werror --enable-werror
 	distcheck build
 	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-	test_build build-san sanitizers --enable-sanitizers --enable-werror
+	# The public suites (pjdfstest, fsx, fsstress) take most of the time:
+	# they run in the first build only; the sanitizer builds run every
+	# other mount test.
+	KMSFS_MOUNT_SKIP="$LONG_SUITES" \
+		test_build build-san sanitizers --enable-sanitizers --enable-werror
+	# ThreadSanitizer: a report stops the daemon (halt_on_error), and
+	# tests/mount/lib.sh fails a test whose daemon log holds one.  It
+	# slows the daemon 5-15x: the model test runs one of its seeds, and
+	# the two single-threaded bulk copies (t_tree, t_sizes) run in the
+	# other builds only.
+	TSAN_OPTIONS=${TSAN_OPTIONS:-suppressions=$ROOT/tests/tsan.supp:halt_on_error=1:exitcode=66:second_deadlock_stack=1} \
+		KMSFS_MOUNT_SKIP="$LONG_SUITES t_tree t_sizes" \
+		KMSFS_MODEL_SEED=${KMSFS_MODEL_SEED:-3} \
+		KMSFS_MODEL_STEPS=${KMSFS_MODEL_STEPS:-400} \
+		test_build build-tsan tsan --enable-tsan --enable-werror
 	say "summary"
 	local f
 	for f in "${FAILURES[@]}"; do echo "failed: $f"; done

@@ -84,6 +84,15 @@ _cleanup() {
 	for m in "${LOOP_MOUNTS[@]}"; do
 		umount "$m" 2>/dev/null || umount -l "$m"
 	done
+	# A sanitizer build's report in a daemon fails the test, whatever
+	# the daemon did next.
+	if grep -qE 'WARNING: ThreadSanitizer|ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:' \
+		"$DAEMON_LOG" 2>/dev/null; then
+		echo "FAIL: $TEST_NAME: a sanitizer reported in the daemon log:" >&2
+		grep -m 3 -A 12 -E 'WARNING: ThreadSanitizer|ERROR: (Address|Leak)Sanitizer|runtime error:' \
+			"$DAEMON_LOG" >&2
+		[[ $rc -eq 0 || $rc -eq 77 ]] && rc=1
+	fi
 	# never remove a tree something is still mounted in
 	if grep -q " $T/" /proc/mounts; then
 		echo "lib.sh: $T still has mounts; not removed" >&2
