@@ -27,6 +27,7 @@
 #include "../lib/log.h"
 #include "cformat.h"
 #include "keycache.h"
+#include "journal.h"
 #include "layout.h"
 #include "show.h"
 
@@ -108,22 +109,30 @@ static int add_item(void *ctx, const struct show_layer *layer, const char *path,
 	return 0;
 }
 
-static bool looks_encrypted(int fd)
+/* The version byte of fd's header (CF_V1, CF_V2, CF_V2_OPEN), else 0. */
+static int header_version(int fd)
 {
 	uint8_t h[CF_PREAMBLE_LEN + 1];
 	size_t got = 0;
 
-	return fdio_read_full(fd, h, sizeof(h), 0, &got) == 0 &&
-	       got == sizeof(h) && !memcmp(h, CF_PREAMBLE, CF_PREAMBLE_LEN) &&
-	       (h[CF_PREAMBLE_LEN] == CF_V1 || h[CF_PREAMBLE_LEN] == CF_V2);
+	if (fdio_read_full(fd, h, sizeof(h), 0, &got) || got != sizeof(h) ||
+	    memcmp(h, CF_PREAMBLE, CF_PREAMBLE_LEN))
+		return 0;
+	return h[CF_PREAMBLE_LEN];
 }
 
 static void check_encrypted(struct run *x, const struct item *it, int fd,
 			    int null_fd)
 {
-	int r;
+	int v = header_version(fd), r;
 
-	if (!looks_encrypted(fd)) {
+	if (v == CF_V2_OPEN) {
+		problem(x, it->path,
+			"unfinished: it was being written when kmsfs stopped; "
+			"mount the store once to finish it");
+		return;
+	}
+	if (v != CF_V1 && v != CF_V2) {
 		problem(x, it->path,
 			"not encrypted where CockroachDB's format is expected");
 		return;
@@ -187,7 +196,14 @@ static void check_item(struct run *x, const struct item *it, int null_fd)
 	int fd;
 
 	if (it->tmp) {
-		problem(x, it->path, "leftover temporary file of kmsfs");
+		const char *base = strrchr(it->path, '/');
+
+		base = base ? base + 1 : it->path;
+		problem(x, it->path, "%s",
+			strncmp(base, JNL_PREFIX, strlen(JNL_PREFIX))
+			    ? "leftover temporary file of kmsfs"
+			    : "journal of an interrupted write: mount the "
+			      "store once to finish its file");
 		return;
 	}
 	fd = fdio_open_beneath(x->rootfd, it->path, O_RDONLY);
@@ -200,7 +216,7 @@ static void check_item(struct run *x, const struct item *it, int null_fd)
 		check_encrypted(x, it, fd, null_fd);
 		break;
 	case LAYOUT_PLAINTEXT:
-		if (looks_encrypted(fd))
+		if (header_version(fd))
 			problem(x, it->path,
 				"encrypted where plaintext is expected");
 		break;

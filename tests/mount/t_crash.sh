@@ -68,6 +68,15 @@ kill9 "$MNT"
 kill $(jobs -p) 2>/dev/null || true
 wait 2>/dev/null || true
 
+# verify (which never writes) names what the next mount will finish
+rc=0
+"$KMSFS_BIN" verify "${KEYARGS[@]}" "$STORE" --all >"$T/verify" 2>&1 || rc=$?
+[[ $rc -eq 1 ]] || fail "verify after kill -9: exit $rc, not 1: $(tail -n 3 "$T/verify")"
+grep -q "c1/a.*unfinished.*mount the store once" "$T/verify" ||
+	fail "verify does not name a as unfinished: $(head -n 5 "$T/verify")"
+grep -q "journal-.*journal of an interrupted write" "$T/verify" ||
+	fail "verify does not name a journal: $(head -n 5 "$T/verify")"
+
 kmount "$STORE" "$MNT"
 # a: what it held at the fsync
 head -c $((1048576 + 500)) "$T/data" >"$T/a"
