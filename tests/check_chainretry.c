@@ -2,11 +2,12 @@
  * check_chainretry.c - retrying a chain whose unlock failed (issue 8, 4):
  * a refusal that the bytes of its ENCRYPTION-INFO* files decide is not
  * read again while none of them changes; a changed, replaced or added
- * file is read; a KMS failure is tried again, files and all.
+ * file is read; a KMS failure is tried again, files and all; a chain
+ * over the file cap is not listed again while its directory is unchanged.
  *
  * Reads are counted by wrapping openat (see Makefile.am): every
  * ENCRYPTION-INFO* file is opened by name before it is read.  Each test
- * sleeps 2 seconds once: a file changed within a second is never
+ * sleeps 2 seconds once (8 s in all): a file changed within a second is never
  * remembered (SIG_RACY_SECONDS in keystore/chainkey.c).
  */
 #include <check.h>
@@ -128,6 +129,7 @@ START_TEST(test_malformed_not_reread)
 	struct chain *c;
 	struct buf good;
 	int fd, opens;
+	char *log;
 
 	make_info(r, "donor", &good);
 	fd = mkchain("c");
@@ -138,9 +140,14 @@ START_TEST(test_malformed_not_reread)
 	ck_assert_int_eq(keycache_chain(kc, fd, "c", &c), 0);
 	ck_assert_int_eq(key_read(kc, c, &opens), -EPROTO);
 	ck_assert_int_eq(opens, 1);
-	/* Retries over the same bytes read nothing. */
+	/* Retries over the same bytes read nothing, and log nothing at
+	 * the default level. */
+	tl_capture_begin();
 	ck_assert_int_eq(key_read(kc, c, &opens), -EPROTO);
+	log = tl_capture_end();
 	ck_assert_int_eq(opens, 0);
+	ck_assert_str_eq(log, "");
+	free(log);
 	ck_assert_int_eq(key_read(kc, c, &opens), -EPROTO);
 	ck_assert_int_eq(opens, 0);
 	/* Rewritten in place, same size: read again. */
@@ -222,6 +229,42 @@ START_TEST(test_kms_failure_retried)
 }
 END_TEST
 
+/* Over the cap on files per chain: the listing is the refusal; while the
+ * directory does not change it is not listed (nor logged) again. */
+START_TEST(test_too_many_files_not_relisted)
+{
+	struct ks_keyring *r = local_ring("k1");
+	struct keycache *kc;
+	struct chain *c;
+	int fd = mkchain("c"), opens;
+	char name[64], *log;
+
+	for (int i = 0; i <= 256; i++) {
+		snprintf(name, sizeof(name), "ENCRYPTION-INFO-%d", i + 1);
+		put("c", name, "", 0);
+	}
+	sleep(2);
+	ck_assert_int_eq(keycache_new(r, &kc), 0);
+	keycache_set_retry_seconds(kc, 0);
+	ck_assert_int_eq(keycache_chain(kc, fd, "c", &c), 0);
+	ck_assert_int_eq(key_read(kc, c, &opens), -EPROTO);
+	ck_assert_int_eq(opens, 0);
+	tl_capture_begin();
+	ck_assert_int_eq(key_read(kc, c, &opens), -EPROTO);
+	log = tl_capture_end();
+	ck_assert_str_eq(log, "");
+	free(log);
+	/* One removed: listed and read again (empty messages, no entry). */
+	snprintf(name, sizeof(name), "%s/c/ENCRYPTION-INFO-1", dir);
+	ck_assert_int_eq(unlink(name), 0);
+	ck_assert_int_eq(key_read(kc, c, &opens), -ENOKEY);
+	ck_assert_int_eq(opens, 256);
+	keycache_free(kc);
+	close(fd);
+	ks_keyring_free(r);
+}
+END_TEST
+
 /* Within the retry interval nothing is tried at all (as before). */
 START_TEST(test_interval_answers_from_memory)
 {
@@ -255,6 +298,7 @@ static Suite *chainretry_suite(void)
 	tcase_add_test(tc, test_malformed_not_reread);
 	tcase_add_test(tc, test_no_entry_not_reread);
 	tcase_add_test(tc, test_kms_failure_retried);
+	tcase_add_test(tc, test_too_many_files_not_relisted);
 	tcase_add_test(tc, test_interval_answers_from_memory);
 	suite_add_tcase(s, tc);
 	return s;
