@@ -56,6 +56,7 @@ struct chain {
 	enum chain_state state;
 	int err; /* when CH_FAILED; -ENOENT: no ENCRYPTION-INFO (yet) */
 	time_t failed_at;
+	struct ks_chain_memo memo; /* a refusal its files alone decide */
 	bool unchecked;	  /* CH_READY, passphrase, nothing to check it */
 	bool lost_logged; /* the lost ENCRYPTION-INFO was reported */
 	int writable;	  /* 0 unknown, 1 yes, <0 -errno */
@@ -72,6 +73,7 @@ struct keycache {
 	struct chain *graveyard;
 	size_t nkeys; /* keys held, removed chains' included (under lock) */
 	enum pass_state pass; /* under lock */
+	int retry_seconds;    /* KC_RETRY_SECONDS, or a test's */
 };
 
 int keycache_new(struct ks_keyring *keys, struct keycache **out)
@@ -81,6 +83,7 @@ int keycache_new(struct ks_keyring *keys, struct keycache **out)
 	if (!kc)
 		return -ENOMEM;
 	kc->keys = keys;
+	kc->retry_seconds = KC_RETRY_SECONDS;
 	pthread_mutex_init(&kc->lock, NULL);
 	*out = kc;
 	return 0;
@@ -104,6 +107,11 @@ static void chain_list_free(struct chain *c)
 		chain_free(c);
 		c = next;
 	}
+}
+
+void keycache_set_retry_seconds(struct keycache *kc, int seconds)
+{
+	kc->retry_seconds = seconds;
 }
 
 void keycache_free(struct keycache *kc)
@@ -288,7 +296,7 @@ static int chain_unlock(struct keycache *kc, struct chain *c)
 	struct cf_key *key = NULL;
 	int r;
 
-	r = ks_chain_unlock(kc->keys, c->dirfd, c->label, &dk);
+	r = ks_chain_unlock_memo(kc->keys, c->dirfd, c->label, &c->memo, &dk);
 	if (r)
 		return r;
 	r = key_new(kc, c, dk, &key);
@@ -401,7 +409,7 @@ static int chain_ready_locked(struct keycache *kc, struct chain *c)
 	if (c->state == CH_READY)
 		return 0;
 	if (c->state == CH_FAILED &&
-	    time(NULL) - c->failed_at < KC_RETRY_SECONDS)
+	    time(NULL) - c->failed_at < kc->retry_seconds)
 		return c->err;
 	r = chain_unlock(kc, c);
 	if (r == -ENOENT)
@@ -435,7 +443,7 @@ static int chain_writable_locked(struct keycache *kc, struct chain *c)
 {
 	int r;
 
-	if (c->writable < 0 && time(NULL) - c->writable_at >= KC_RETRY_SECONDS)
+	if (c->writable < 0 && time(NULL) - c->writable_at >= kc->retry_seconds)
 		c->writable = 0;
 	if (c->writable)
 		return c->writable < 0 ? -ENOKEY : 0;

@@ -44,6 +44,11 @@ struct keycache;
 int keycache_new(struct ks_keyring *keys, struct keycache **out);
 void keycache_free(struct keycache *kc); /* wipes every key; NULL ok */
 
+/* How long a failed unlock, or a refusal to write, is answered from memory
+ * before it is tried again (default 5 seconds; tests set 0).  Call before
+ * the cache is shared between threads. */
+void keycache_set_retry_seconds(struct keycache *kc, int seconds);
+
 /* The chain whose directory is dirfd (any fd of it, O_PATH is fine).
  * label names it in logs ("" or "/" for the collection root, whose chain
  * is only the files directly in it: those alone check its key).  The chain
@@ -57,7 +62,9 @@ int keycache_chain(struct keycache *kc, int dirfd, const char *label,
  * does not decrypt the chain's files), -EIO (encrypted files but no
  * ENCRYPTION-INFO), -ENOMEM (KEYCACHE_MAX_KEYS reached: logged), or a KMS
  * error (-EACCES, -ETIMEDOUT, ...).  Failures are remembered for a few
- * seconds so a dead KMS is not hammered. */
+ * seconds so a dead KMS is not hammered; a retry after that reads no
+ * ENCRYPTION-INFO file again when the failure was one their bytes alone
+ * decide and none of them changed (ks_chain_unlock_memo). */
 int keycache_key_read(struct keycache *kc, struct chain *c,
 		      const struct cf_key **out);
 

@@ -21,12 +21,16 @@
 #include "keyring.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "../lib/log.h"
@@ -52,8 +56,9 @@ typedef int (*walk_visit_fn)(void *ctx, const char *name,
 /* Visit the files of nm newest first.  A file that cannot be read or
  * decoded (encinfo_read logged why) ends the walk with its error when
  * strict; else it is skipped and the walk goes on.  Returns WALK_STOP, a
- * visit's error, the error of a bad file (strict: the first; else the
- * oldest, once every file was visited), or 0. */
+ * visit's error, the error of a bad file (strict: the first; else, once
+ * every file was visited, the first that is not -EPROTO, or -EPROTO: so
+ * -EPROTO says every bad file was malformed), or 0. */
 static int walk_encinfo(int dirfd, const struct encinfo_names *nm, bool strict,
 			walk_visit_fn visit, void *ctx)
 {
@@ -68,7 +73,8 @@ static int walk_encinfo(int dirfd, const struct encinfo_names *nm, bool strict,
 		if (!rc) {
 			rc = visit(ctx, nm->v[i], &ei);
 		} else if (!strict) {
-			file_err = rc;
+			if (!file_err || file_err == -EPROTO)
+				file_err = rc;
 			rc = WALK_NEXT;
 		}
 		encinfo_release(&ei);
@@ -340,10 +346,11 @@ static int check_known(struct ks_keyring *r, int dirfd, const char *label,
 
 /* Key trust 1 and 2 over the files nm of dirfd.  -ENOKEY (nothing logged)
  * when no configured KMS has a usable entry and none failed.  strict: an
- * unreadable file fails (CockroachDB's rule for writers). */
+ * unreadable file fails (CockroachDB's rule for writers).  *kms_failed:
+ * a KMS failed to answer on the way. */
 static int unlock_kms(struct ks_keyring *r, int dirfd,
 		      const struct encinfo_names *nm, const char *label,
-		      bool strict, struct secret **dk_out)
+		      bool strict, struct secret **dk_out, bool *kms_failed)
 {
 	struct unlock_ctx x = {.r = r};
 	int rc;
@@ -368,6 +375,7 @@ static int unlock_kms(struct ks_keyring *r, int dirfd,
 		*dk_out = x.dk;
 		x.dk = NULL;
 	}
+	*kms_failed = x.kms_err != 0;
 	secret_free(x.dk);
 	buf_release(&x.files);
 	return rc;
@@ -425,10 +433,123 @@ static int unlock_passphrase(struct ks_keyring *r, int dirfd,
 	return rc;
 }
 
-int ks_chain_unlock(struct ks_keyring *r, int dirfd, const char *label,
-		    struct secret **dk_out)
+/* --- chains: the memo of a refusal -------------------------------------- */
+
+/* Timestamps are coarse (a tick, or a second on some file systems): a
+ * file whose ctime is this close to now may change again with the same
+ * stat, so a signature over it is not remembered. */
+#define SIG_RACY_SECONDS 1
+
+struct chain_sig {
+	uint8_t d[32];
+	bool ok;       /* d was computed */
+	bool racy;     /* a file changed within SIG_RACY_SECONDS */
+	bool dir_only; /* d covers the directory itself */
+};
+
+/* Hash the stat of name (at dirfd) into md: never its bytes. */
+static int sig_add(EVP_MD_CTX *md, int dirfd, const char *name,
+		   struct chain_sig *s)
 {
-	struct encinfo_names names;
+	int64_t v[9] = {0};
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, 0) < 0) {
+		v[0] = errno;
+	} else {
+		v[1] = (int64_t)st.st_dev;
+		v[2] = (int64_t)st.st_ino;
+		v[3] = st.st_mode;
+		v[4] = st.st_size;
+		v[5] = st.st_mtim.tv_sec;
+		v[6] = st.st_mtim.tv_nsec;
+		v[7] = st.st_ctim.tv_sec;
+		v[8] = st.st_ctim.tv_nsec;
+		if (st.st_ctim.tv_sec >= time(NULL) - SIG_RACY_SECONDS)
+			s->racy = true;
+	}
+	return EVP_DigestUpdate(md, name, strlen(name) + 1) &&
+	       EVP_DigestUpdate(md, v, sizeof(v));
+}
+
+/* The signature of the files nm of dirfd and of r's known-keys file; nm
+ * NULL: of the directory itself. */
+static void sig_take(const struct ks_keyring *r, int dirfd,
+		     const struct encinfo_names *nm, struct chain_sig *s)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned len;
+	int ok;
+
+	memset(s, 0, sizeof(*s));
+	s->dir_only = !nm;
+	ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	for (size_t i = 0; ok && nm && i < nm->n; i++)
+		ok = sig_add(md, dirfd, nm->v[i], s);
+	if (ok && !nm)
+		ok = sig_add(md, dirfd, ".", s);
+	if (ok && r->known)
+		ok = EVP_DigestUpdate(md, "", 1) &&
+		     sig_add(md, AT_FDCWD, known_path(r->known), s);
+	s->ok = ok && EVP_DigestFinal_ex(md, s->d, &len);
+	EVP_MD_CTX_free(md);
+}
+
+/* Does memo hold a refusal of exactly these files?  (Logged at debug.) */
+static bool memo_hit(const struct ks_chain_memo *memo,
+		     const struct chain_sig *s, const char *label)
+{
+	if (!memo || !memo->err || !s->ok || memo->dir_only != s->dir_only ||
+	    memcmp(memo->sig, s->d, sizeof(s->d)) != 0)
+		return false;
+	log_debug("chain %s: its ENCRYPTION-INFO files are unchanged since "
+		  "they were refused (%s): not read again",
+		  label, strerror(-memo->err));
+	return true;
+}
+
+/* Remember rc in memo if the bytes of the files alone decided it. */
+static void memo_note(struct ks_chain_memo *memo, const struct chain_sig *s,
+		      int rc, bool kms_failed)
+{
+	bool permanent = rc == -EKEYREJECTED ||
+			 (!kms_failed && (rc == -ENOKEY || rc == -EPROTO));
+
+	if (!memo)
+		return;
+	memset(memo, 0, sizeof(*memo));
+	if (!permanent || !s->ok || s->racy)
+		return;
+	memcpy(memo->sig, s->d, sizeof(s->d));
+	memo->err = rc;
+	memo->dir_only = s->dir_only;
+}
+
+/* Unlock from the files nm; *kms_failed as unlock_kms. */
+static int unlock_files(struct ks_keyring *r, int dirfd,
+			const struct encinfo_names *nm, const char *label,
+			struct secret **dk_out, bool *kms_failed)
+{
+	int rc;
+
+	if (r->pass)
+		return unlock_passphrase(r, dirfd, nm, label, dk_out);
+	rc = unlock_kms(r, dirfd, nm, label, false, dk_out, kms_failed);
+	if (rc == -ENOKEY)
+		log_err(
+		    "none of the %zu configured KMSes has an entry in the "
+		    "ENCRYPTION-INFO files of chain %s: configure a KMS the "
+		    "chain was encrypted (or later ALTERed) with",
+		    r->n, label);
+	return rc;
+}
+
+int ks_chain_unlock_memo(struct ks_keyring *r, int dirfd, const char *label,
+			 struct ks_chain_memo *memo, struct secret **dk_out)
+{
+	struct encinfo_names names = {NULL, 0};
+	struct chain_sig sig = {.ok = false};
+	bool kms_failed = false;
 	int rc;
 
 	*dk_out = NULL;
@@ -436,22 +557,34 @@ int ks_chain_unlock(struct ks_keyring *r, int dirfd, const char *label,
 		log_err("no KMS or passphrase configured: cannot unlock");
 		return -ENOKEY;
 	}
-	rc = list_chain(dirfd, &names);
-	if (rc)
-		return rc;
-	if (r->pass) {
-		rc = unlock_passphrase(r, dirfd, &names, label, dk_out);
-	} else {
-		rc = unlock_kms(r, dirfd, &names, label, false, dk_out);
-		if (rc == -ENOKEY)
-			log_err("none of the %zu configured KMSes has an entry "
-				"in the ENCRYPTION-INFO files of chain %s: "
-				"configure a KMS the chain was encrypted (or "
-				"later ALTERed) with",
-				r->n, label);
+	/* Over the file cap the listing itself is the refusal: a directory
+	 * that did not change is not listed again. */
+	if (memo && memo->dir_only) {
+		sig_take(r, dirfd, NULL, &sig);
+		if (memo_hit(memo, &sig, label))
+			return memo->err;
 	}
+	rc = list_chain(dirfd, &names);
+	if (rc == -EPROTO)
+		sig_take(r, dirfd, NULL, &sig);
+	if (!rc) {
+		sig_take(r, dirfd, &names, &sig);
+		if (memo_hit(memo, &sig, label)) {
+			rc = memo->err;
+			goto out;
+		}
+		rc = unlock_files(r, dirfd, &names, label, dk_out, &kms_failed);
+	}
+	memo_note(memo, &sig, rc, kms_failed);
+out:
 	encinfo_names_release(&names);
 	return rc;
+}
+
+int ks_chain_unlock(struct ks_keyring *r, int dirfd, const char *label,
+		    struct secret **dk_out)
+{
+	return ks_chain_unlock_memo(r, dirfd, label, NULL, dk_out);
 }
 
 /* Does a key wrapped by r need the known-keys record to be trusted? */
@@ -631,7 +764,8 @@ int ks_chain_add_kms(struct ks_keyring *old_keys, struct ks_keyring *new_keys,
 	dir_path(dirfd, label, sizeof(label));
 	rc = list_chain(dirfd, &names);
 	if (!rc)
-		rc = unlock_kms(old_keys, dirfd, &names, label, true, &dk);
+		rc = unlock_kms(old_keys, dirfd, &names, label, true, &dk,
+				&(bool){false});
 	if (rc == -ENOKEY)
 		log_err("no key in OLD_KMS matches a key that was previously "
 			"used to encrypt the backup");

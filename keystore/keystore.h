@@ -149,6 +149,33 @@ int ks_chain_write_encinfo(int dirfd, const struct buf *encinfo);
 int ks_chain_unlock(struct ks_keyring *r, int dirfd, const char *label,
 		    struct secret **dk_out);
 
+/* What ks_chain_unlock_memo remembers of a chain between attempts: the
+ * error of a refusal that the bytes of its ENCRYPTION-INFO* files alone
+ * decide, with a signature of those files taken before reading them: for
+ * each name its device, inode, mode, size, mtime and ctime (fstatat, no
+ * read), and the same of the known-keys file, whose changes can lift a
+ * key trust refusal.  The caller keeps one per chain, zero-initialised,
+ * serialises the attempts that use it and never looks inside.  Nothing in
+ * it is secret. */
+struct ks_chain_memo {
+	uint8_t sig[32]; /* SHA-256 over the stats, in listing order */
+	int err;	 /* the refusal; 0: nothing remembered */
+	bool dir_only;	 /* too many files to list: sig is the directory's */
+};
+
+/* As ks_chain_unlock, but a retry whose signature equals the remembered
+ * one returns the remembered error at once, reading no ENCRYPTION-INFO
+ * file (one debug line).  Remembered (for the same bytes, the answer
+ * cannot change): -EKEYREJECTED (files disagree, key trust refused),
+ * -ENOKEY (no configured key has an entry) and -EPROTO (malformed, over
+ * a cap) when no KMS failed to answer and no file failed to read; a
+ * KMS error (-ETIMEDOUT, -EACCES, -EAGAIN, -EIO, ...), -EIO, -ENOMEM and
+ * -ENOENT are not: the next attempt reads the files again.  A set whose
+ * ctime is within a second of now is not remembered either (timestamps
+ * are coarse: it may change again unseen).  memo NULL: ks_chain_unlock. */
+int ks_chain_unlock_memo(struct ks_keyring *r, int dirfd, const char *label,
+			 struct ks_chain_memo *memo, struct secret **dk_out);
+
 /* Record dk, the key of the chain in dirfd that this process made (or
  * established), in the known-keys file, when the keyring has a KMS whose
  * wraps others can make; else nothing to do.  0, or -errno (logged:
