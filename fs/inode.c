@@ -403,6 +403,15 @@ int inode_open_file(struct kfs *fs, struct kinode *in, int flags, bool fresh,
 	in->nopen++;
 	out->kf = in->kf;
 	out->pf = in->pf;
+	/* see inode.h */
+	out->keep_cache = false;
+	if (in->kind != LAYOUT_ENCRYPTED || writable ||
+	    kfile_writable(in->kf)) {
+		in->kcache_ok = false;
+	} else {
+		out->keep_cache = in->kcache_ok;
+		in->kcache_ok = true;
+	}
 out:
 	pthread_mutex_unlock(&in->lock);
 	return r;

@@ -44,7 +44,7 @@ static int open_handle(struct kfs *fs, struct kinode *in,
 		return r;
 	}
 	fi->fh = (uintptr_t)h;
-	fi->keep_cache = 0;
+	fi->keep_cache = h->f.keep_cache;
 	return 0;
 }
 
