@@ -82,6 +82,7 @@ struct kinode {
 	 * writable open since a read-only one invalidated the kernel's
 	 * cache with no writer in the kfile's life (see inode_open_file) */
 	bool kcache_ok;
+	bool opened; /* ever: its data may have changed since lookup */
 	/* kmsfs removed the name itself (a new file a full disk left with
 	 * nothing valid): not found once no handle is open (ns.c sets it
 	 * under ns_lock, readers hold lock) */
