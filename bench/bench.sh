@@ -33,6 +33,8 @@
 #   cpu       utime+stime of the kmsfs / gocryptfs daemon across that write,
 #             per GiB written (s); with openssl's AES-256-GCM alone for scale
 #   read      dd of that file to /dev/null, cold (MB/s)
+#   warm      the same read again, by a new open, without dropping caches
+#             (the kernel's page cache kept across opens) (MB/s)
 #   par       4 dd readers in parallel, one per quarter of it, cold (MB/s total)
 #   randread  fio 4k random reads (psync, queue depth 1, fixed seed,
 #             SIZE/32 KiB reads), cold (IOPS)
@@ -60,7 +62,7 @@ die() { echo "bench.sh: $*" >&2; exit 1; }
 usage() { sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0" >&2; exit "${1:-2}"; }
 thou() { sed ':a;s/\B[0-9]\{3\}\>/,&/;ta' <<<"$1"; } # 5000 -> 5,000
 
-ALL_ROWS=(write read par randread untar ls rm small cpu append fsx)
+ALL_ROWS=(write read warm par randread untar ls rm small cpu append fsx)
 ROUNDS=3 SIZE=512 JSON='' PARENT=/var/tmp TREE=/usr/include ONLY='' QUICK=''
 KMSFS_ARGS='' SET_ROUNDS='' SET_SIZE=''
 NSMALL=5000 NAPPEND=2000 FSX_OPS=100000
@@ -221,6 +223,7 @@ RR_IOS=$((SIZE * 1024 / 32))
 TREE_NAME=$(basename "$TREE")
 row write "sequential write, dd bs=1M + fdatasync, $SIZE MiB (MB/s)" MB/s higher
 row read "sequential read, cold (MB/s)" MB/s higher
+row warm "sequential re-read, warm, new open (MB/s)" MB/s higher
 row par "4 parallel readers, cold (MB/s total)" MB/s higher
 row randread "fio 4k random read, cold, $RR_IOS reads (IOPS)" IOPS higher
 row untar "untar $TREE (ENTRIES entries) + sync (s)" s lower
@@ -347,6 +350,14 @@ step_read() {
 	t1=$(now_us)
 	VAL=$(mbps $((SIZE * 1048576)) $((t1 - t0)))
 }
+step_warm() {
+	local t0 t1
+	dd if="$2/big" of=/dev/null bs=1M status=none || return 1
+	t0=$(now_us)
+	dd if="$2/big" of=/dev/null bs=1M status=none || return 1
+	t1=$(now_us)
+	VAL=$(mbps $((SIZE * 1048576)) $((t1 - t0)))
+}
 step_par() {
 	local t0 t1 i rc=0
 	drop_caches
@@ -448,7 +459,7 @@ run() { # row step sys round
 
 for ((round = 1; round <= ROUNDS; round++)); do
 	say "round $round/$ROUNDS"
-	if sel_any write cpu read par randread; then
+	if sel_any write cpu read warm par randread; then
 		for s in "${SYSTEMS[@]}"; do
 			if run "$(sel write && echo write || echo -)" step_write "$s" "$round"; then
 				[[ $s == plain ]] || ! sel cpu || record cpu "$s" "$round" "$CPU"
@@ -456,7 +467,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 				[[ $s == plain ]] || ! sel cpu || record cpu "$s" "$round" fail
 			fi
 		done
-		for r in read par randread; do
+		for r in read warm par randread; do
 			sel "$r" || continue
 			for s in "${SYSTEMS[@]}"; do run "$r" "step_$r" "$s" "$round" || true; done
 		done

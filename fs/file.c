@@ -131,6 +131,7 @@ static int load_v1(struct kfile *kf, uint64_t cipher)
 
 void kf_forget_version(struct kfile *kf)
 {
+	kfc_drop(&kf->cache);
 	cf_v1_free(kf->v1);
 	kf->v1 = NULL;
 	if (kf->ctail) {
@@ -308,6 +309,7 @@ int kfile_open(int fd, unsigned flags, const struct cf_key *key,
 		return -ENOMEM;
 	}
 	pthread_rwlock_init(&kf->lock, NULL);
+	kfc_init(&kf->cache);
 	kf->fd = fd;
 	kf->wfd = -1;
 	kf->jfd = -1;
@@ -349,6 +351,7 @@ void kfile_close(struct kfile *kf)
 	free(kf->ct);
 	free(kf->jbuf);
 	free(kf->label);
+	kfc_release(&kf->cache);
 	pthread_rwlock_destroy(&kf->lock);
 	free(kf);
 }
@@ -366,6 +369,7 @@ bool kfile_writable(struct kfile *kf)
 void kfile_set_writable_fd(struct kfile *kf, int fd)
 {
 	pthread_rwlock_wrlock(&kf->lock);
+	kfc_drop(&kf->cache); /* see file_cache.c */
 	if (kf->writable) {
 		close(fd);
 	} else {
@@ -513,17 +517,25 @@ static int read_locked(struct kfile *kf, uint8_t *buf, size_t len, uint64_t off,
 		uint64_t pos = off + done, idx = pos / CHUNK;
 		size_t in = (size_t)(pos % CHUNK), clen, n;
 		bool direct = in == 0 && len - done >= CHUNK;
+		bool cached = !direct && !kf->session;
 		uint8_t *dst = direct ? buf + done : pt;
 
-		r = chunk_now(kf, idx, ct, dst, &clen);
-		if (r)
-			break;
+		if (cached && kfc_get(&kf->cache, idx, in, buf + done,
+				      len - done, &clen)) {
+			dst = NULL; /* copied already */
+		} else {
+			r = chunk_now(kf, idx, ct, dst, &clen);
+			if (r)
+				break;
+			if (cached)
+				kfc_put(&kf->cache, idx, pt, clen);
+		}
 		if (clen <= in) {
 			r = -EBADMSG; /* file shorter than its size says */
 			break;
 		}
 		n = (size_t)kf_min(len - done, clen - in);
-		if (!direct)
+		if (dst == pt)
 			memcpy(buf + done, pt + in, n);
 		done += n;
 	}
@@ -564,6 +576,7 @@ int kfile_begin_new(struct kfile *kf)
 	int r = 0;
 
 	pthread_rwlock_wrlock(&kf->lock);
+	kfc_drop(&kf->cache); /* see file_cache.c */
 	if (!kf->session && kf->empty)
 		r = kf_begin(kf);
 	pthread_rwlock_unlock(&kf->lock);
@@ -601,6 +614,7 @@ int kfile_write(struct kfile *kf, const uint8_t *buf, size_t len, uint64_t off)
 	if (len == 0)
 		return 0;
 	pthread_rwlock_wrlock(&kf->lock);
+	kfc_drop(&kf->cache); /* see file_cache.c */
 	r = kf_write(kf, buf, len, off);
 	kf->times[1].tv_nsec = UTIME_OMIT; /* a write changes the mtime */
 	pthread_rwlock_unlock(&kf->lock);
@@ -612,6 +626,7 @@ int kfile_truncate(struct kfile *kf, uint64_t size)
 	int r;
 
 	pthread_rwlock_wrlock(&kf->lock);
+	kfc_drop(&kf->cache); /* see file_cache.c */
 	r = kf_truncate(kf, size);
 	kf->times[1].tv_nsec = UTIME_OMIT;
 	pthread_rwlock_unlock(&kf->lock);
@@ -632,6 +647,7 @@ int kfile_sync(struct kfile *kf, bool durable)
 	int r;
 
 	pthread_rwlock_wrlock(&kf->lock);
+	kfc_drop(&kf->cache); /* see file_cache.c */
 	r = report(kf, kf_checkpoint(kf, durable));
 	keep_times(kf);
 	pthread_rwlock_unlock(&kf->lock);
@@ -643,6 +659,7 @@ int kfile_commit(struct kfile *kf)
 	int r;
 
 	pthread_rwlock_wrlock(&kf->lock);
+	kfc_drop(&kf->cache); /* see file_cache.c */
 	r = report(kf, kf_finish(kf));
 	keep_times(kf);
 	pthread_rwlock_unlock(&kf->lock);

@@ -38,6 +38,10 @@
  *    stays readable; the error is reported by the failing call and once
  *    more by the next kfile_sync or kfile_commit.
  * Reads see the session's content (sealed part, tail, old version beyond).
+ * Reads of part of a chunk, outside a session, keep up to 4 decrypted
+ * chunks of the file (256 KiB, allocated on the first such read), so
+ * that small reads decrypt each chunk once; every write, truncation,
+ * sync and commit drops them, and they are wiped then and at close.
  * Must not know: FUSE, names, chains, KMSes.
  * Thread-safety: every function may be called concurrently on one kfile;
  * an internal rwlock makes each call atomic (readers in parallel when no

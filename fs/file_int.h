@@ -15,6 +15,20 @@
 #define CHUNK ((uint64_t)CF_CHUNK_SIZE)
 #define CT_OFF(i) ((off_t)(CF_HEADER_SIZE + (uint64_t)(i)*CF_CHUNK_CT_SIZE))
 
+/* Decrypted chunks of the committed version (file_cache.c). */
+#define KF_CACHE_N 4
+struct kf_cache_ent {
+	uint64_t idx;
+	size_t len; /* 0: empty */
+	uint64_t used;
+};
+struct kf_cache {
+	pthread_mutex_t lock; /* leaf: taken under kfile.lock only */
+	uint8_t *data;	      /* KF_CACHE_N chunks, allocated on first put */
+	struct kf_cache_ent ent[KF_CACHE_N];
+	uint64_t clock;
+};
+
 struct kfile {
 	pthread_rwlock_t lock;
 	const struct cf_key *key;
@@ -62,6 +76,8 @@ struct kfile {
 	uint64_t jseq; /* records written */
 	uint64_t jk;   /* chunk index of the last record */
 	uint8_t *jbuf;
+
+	struct kf_cache cache; /* used only without a session */
 };
 
 uint64_t kf_min(uint64_t a, uint64_t b);
@@ -79,6 +95,17 @@ int kf_probe(struct kfile *kf);
 void kf_forget_version(struct kfile *kf);
 /* Remove the journal of the version with IV iv beside the file. */
 void kf_journal_remove(struct kfile *kf, const uint8_t iv[CF_IV_SIZE]);
+
+/* file_cache.c.  kfc_get: copy up to n bytes at in of chunk idx into dst
+ * and set *clen to the chunk's length, if it is cached.  kfc_put: cache
+ * an authenticated chunk.  kfc_drop: forget (and wipe) every chunk;
+ * kfc_release: also free. */
+void kfc_init(struct kf_cache *c);
+void kfc_release(struct kf_cache *c);
+void kfc_drop(struct kf_cache *c);
+bool kfc_get(struct kf_cache *c, uint64_t idx, size_t in, uint8_t *dst,
+	     size_t n, size_t *clen);
+void kfc_put(struct kf_cache *c, uint64_t idx, const uint8_t *pt, size_t len);
 
 /* file_write.c */
 int kf_finish(struct kfile *kf);

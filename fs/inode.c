@@ -210,10 +210,14 @@ static int inode_new(struct kfs *fs, struct kinode *parent, const char *name,
 	return 0;
 }
 
+static int stat_new(struct kfs *fs, struct kinode *in, struct stat *st,
+		    bool made);
+
 int inode_lookup(struct kfs *fs, struct kinode *parent, const char *name,
 		 struct stat *st, struct kinode **out)
 {
 	struct kinode *in, *fresh = NULL;
+	bool made = false;
 	int fd, r;
 
 	if (layout_name_reserved(name))
@@ -247,6 +251,7 @@ int inode_lookup(struct kfs *fs, struct kinode *parent, const char *name,
 		if (!in) {
 			in = fresh;
 			fresh = NULL;
+			made = true;
 			table_insert(fs, in);
 		}
 		in->nlookup++;
@@ -256,7 +261,7 @@ int inode_lookup(struct kfs *fs, struct kinode *parent, const char *name,
 		inode_destroy(fresh); /* lost a race: closes fd */
 	ns_set_name(fs, in, parent, name);
 	*out = in;
-	return inode_stat(fs, in, st);
+	return stat_new(fs, in, st, made);
 }
 
 /* Version byte of the backing file (0 if unknown); in->lock held. */
@@ -282,9 +287,50 @@ static int header_version(struct kinode *in, const struct stat *st)
 	return in->hdr_version;
 }
 
+/* st_size of st (in's backing file) as the plaintext size shown; in->lock
+ * held, in an encrypted regular file.  The header's version byte changes
+ * the size only for v1 files (read with --allow-v1 alone; refused, they
+ * read as EIO whatever their size) and for a file of exactly an empty
+ * file's size (plaintext must not show 0 bytes): otherwise the v2
+ * formula gives what kfile_stat_size_of would, also for an unfinished
+ * file (complete chunks: one byte past them), with no open and read of
+ * the header, which a cold `ls -lR` would pay per file. */
+static void shown_size(struct kinode *in, struct stat *st)
+{
+	uint64_t n = (uint64_t)st->st_size;
+	bool ver = in->fs->allow_v1 || n == CF_HEADER_SIZE + CF_TAG_SIZE;
+
+	if (in->kf)
+		st->st_size = (off_t)kfile_size(in->kf);
+	else if (n >= CF_HEADER_SIZE + CF_TAG_SIZE && ver)
+		st->st_size =
+		    (off_t)kfile_stat_size_of(n, header_version(in, st));
+	else
+		st->st_size = (off_t)kfile_stat_size(n);
+}
+
+/* The stat reply of a lookup: st is the backing file's, taken just now.
+ * An inode the lookup just made, that no one has opened since, cannot
+ * have changed its data (kmsfs changes data only through open files):
+ * no second stat of it (a cold `ls -lR` costs one per entry). */
+static int stat_new(struct kfs *fs, struct kinode *in, struct stat *st,
+		    bool made)
+{
+	bool enc = in->type == S_IFREG && in->kind == LAYOUT_ENCRYPTED;
+	bool done = made && !enc;
+
+	if (made && enc) {
+		pthread_mutex_lock(&in->lock);
+		done = !in->opened && S_ISREG(st->st_mode);
+		if (done)
+			shown_size(in, st);
+		pthread_mutex_unlock(&in->lock);
+	}
+	return done ? 0 : inode_stat(fs, in, st);
+}
+
 int inode_stat(struct kfs *fs, struct kinode *in, struct stat *st)
 {
-	uint64_t n;
 	bool enc = in->type == S_IFREG && in->kind == LAYOUT_ENCRYPTED;
 	int fd, r = 0;
 
@@ -309,14 +355,7 @@ int inode_stat(struct kfs *fs, struct kinode *in, struct stat *st)
 	inode_fd_put(fs, in);
 	if (r || !enc || !S_ISREG(st->st_mode))
 		goto out; /* other kinds are stored as they are shown */
-	n = (uint64_t)st->st_size;
-	if (in->kf)
-		st->st_size = (off_t)kfile_size(in->kf);
-	else if (n >= CF_HEADER_SIZE + CF_TAG_SIZE)
-		st->st_size =
-		    (off_t)kfile_stat_size_of(n, header_version(in, st));
-	else
-		st->st_size = (off_t)kfile_stat_size(n);
+	shown_size(in, st);
 out:
 	if (enc)
 		pthread_mutex_unlock(&in->lock);
@@ -401,8 +440,18 @@ int inode_open_file(struct kfs *fs, struct kinode *in, int flags, bool fresh,
 		goto out;
 	}
 	in->nopen++;
+	in->opened = true;
 	out->kf = in->kf;
 	out->pf = in->pf;
+	/* see inode.h */
+	out->keep_cache = false;
+	if (in->kind != LAYOUT_ENCRYPTED || writable ||
+	    kfile_writable(in->kf)) {
+		in->kcache_ok = false;
+	} else {
+		out->keep_cache = in->kcache_ok;
+		in->kcache_ok = true;
+	}
 out:
 	pthread_mutex_unlock(&in->lock);
 	return r;

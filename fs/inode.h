@@ -78,6 +78,11 @@ struct kinode {
 	enum layout_kind kind; /* of a regular file */
 	bool ck_pending;       /* new file, checksum not settled (ck_lock) */
 	unsigned nopen;
+	/* What the kernel cached of the file's plaintext is its content: no
+	 * writable open since a read-only one invalidated the kernel's
+	 * cache with no writer in the kfile's life (see inode_open_file) */
+	bool kcache_ok;
+	bool opened; /* ever: its data may have changed since lookup */
 	/* kmsfs removed the name itself (a new file a full disk left with
 	 * nothing valid): not found once no handle is open (ns.c sets it
 	 * under ns_lock, readers hold lock) */
@@ -110,7 +115,13 @@ struct kinode *inode_find(struct kfs *fs, dev_t dev, ino_t ino);
 
 /* Open-file state: attach (creating the kfile, or pfile for the kinds
  * that are not encrypted, on first open) and detach (committing and
- * closing it on last release). */
+ * closing it on last release).  out->keep_cache is true for a read-only
+ * open of an encrypted file whose kernel page cache is still valid:
+ * kmsfs is the only writer of its store, every change of a file's data
+ * comes with a writable open (writes, truncation by name, failed
+ * sessions that fall back to the committed version), which makes the
+ * next read-only open drop the kernel's cache; only a read-only open
+ * while no writer has joined the file's kfile marks it valid again. */
 int inode_open_file(struct kfs *fs, struct kinode *in, int flags, bool fresh,
 		    struct kind_file *out);
 int inode_release_file(struct kfs *fs, struct kinode *in);

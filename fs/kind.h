@@ -53,10 +53,13 @@ enum layout_kind kind_at(struct kfs *fs, struct kinode *parent,
 
 /* --- open files of any kind ------------------------------------------ */
 
-/* One open regular file: kf for encrypted files, else pf. */
+/* One open regular file: kf for encrypted files, else pf.  keep_cache:
+ * what the kernel cached of the file is still its content (see
+ * inode_open_file). */
 struct kind_file {
 	struct kfile *kf;
 	struct pfile *pf;
+	bool keep_cache;
 };
 
 /* Does in have open-file state good for writable (in->lock held)? */

@@ -44,7 +44,7 @@ static int open_handle(struct kfs *fs, struct kinode *in,
 		return r;
 	}
 	fi->fh = (uintptr_t)h;
-	fi->keep_cache = 0;
+	fi->keep_cache = h->f.keep_cache;
 	return 0;
 }
 
@@ -93,7 +93,9 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		in = node(req, e.ino);
 		r = open_handle(fs, in, fi, created);
 	}
-	if (!r) {
+	/* A file this call made is as the lookup saw it (empty), unless
+	 * O_TRUNC set its times. */
+	if (!r && (!created || (fi->flags & O_TRUNC))) {
 		r = inode_stat(fs, in, &e.attr);
 		if (r)
 			close_handle(fs, fi);

@@ -408,6 +408,81 @@ START_TEST(test_append_after_commit_reencrypts)
 }
 END_TEST
 
+/* Small reads at off of kf read as model[off..]: got min(n, len - off). */
+static void check_small(struct kfile *kf, const uint8_t *model, size_t len,
+			size_t off, size_t n)
+{
+	uint8_t buf[4096];
+	size_t got, want = off < len ? (len - off < n ? len - off : n) : 0;
+
+	ck_assert_uint_le(n, sizeof(buf));
+	ck_assert_int_eq(kfile_read(kf, buf, n, off, &got), 0);
+	ck_assert_uint_eq(got, want);
+	ck_assert(want == 0 || memcmp(buf, model + off, want) == 0);
+}
+
+/* 4 KiB reads go through the cache of decrypted chunks (file_cache.c):
+ * every write, truncation and commit must drop it, or these reads would
+ * see the old version. */
+START_TEST(test_chunk_cache_follows_writes)
+{
+	size_t len = 200000;
+	uint8_t *model = pattern(300000, 5), *b = pattern(4096, 77);
+	struct kfile *kf = open_kf(true);
+	int fd;
+
+	write_all(kf, model, len, 65536);
+	ck_assert_int_eq(kfile_commit(kf), 0);
+	for (size_t off = 0; off < len; off += 12288)
+		check_small(kf, model, len, off, 4096);
+	/* An overwrite inside a cached chunk: seen during the session and
+	 * after it is committed. */
+	ck_assert_int_eq(kfile_write(kf, b, 4096, 8192), 0);
+	memcpy(model + 8192, b, 4096);
+	check_small(kf, model, len, 8192, 4096);
+	ck_assert_int_eq(kfile_commit(kf), 0);
+	for (size_t off = 0; off < len; off += 4096)
+		check_small(kf, model, len, off, 4096);
+	/* Truncations, shorter and longer (zeros), through the cache. */
+	ck_assert_int_eq(kfile_truncate(kf, 70000), 0);
+	ck_assert_int_eq(kfile_commit(kf), 0);
+	len = 70000;
+	check_small(kf, model, len, 65536, 4096);
+	check_small(kf, model, len, 100000, 4096);
+	ck_assert_int_eq(kfile_truncate(kf, 150000), 0);
+	ck_assert_int_eq(kfile_commit(kf), 0);
+	memset(model + 70000, 0, 80000);
+	len = 150000;
+	for (size_t off = 61440; off < len; off += 4096)
+		check_small(kf, model, len, off, 4096);
+	/* An append (a new session) and a write by a second handle that
+	 * joins a read-only one (kfile_set_writable_fd). */
+	ck_assert_int_eq(kfile_write(kf, b, 4096, len), 0);
+	ck_assert_int_eq(kfile_sync(kf, true), 0);
+	ck_assert_int_eq(kfile_commit(kf), 0);
+	memcpy(model + len, b, 4096);
+	len += 4096;
+	check_small(kf, model, len, len - 4096, 4096);
+	kfile_close(kf);
+	fd = openat(th.dirfd, th.name, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(kfile_open(fd, 0, key, &host, th.name, &kf), 0);
+	check_small(kf, model, len, 0, 4096);
+	fd = openat(th.dirfd, th.name, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	kfile_set_writable_fd(kf, fd);
+	memset(b, 0xa5, 4096);
+	ck_assert_int_eq(kfile_write(kf, b, 100, 10), 0);
+	ck_assert_int_eq(kfile_commit(kf), 0);
+	memcpy(model + 10, b, 100);
+	check_small(kf, model, len, 0, 4096);
+	kfile_close(kf);
+	check_backing(model, len);
+	free(model);
+	free(b);
+}
+END_TEST
+
 /* What a crash now would leave: a second kfile over the backing file
  * reads as model. */
 static void check_crash_view(const uint8_t *model, size_t len)
@@ -1172,6 +1247,7 @@ static Suite *file_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, test_sizes, 0, 10);
 	tcase_add_test(tc, test_append_after_commit_reencrypts);
+	tcase_add_test(tc, test_chunk_cache_follows_writes);
 	tcase_add_loop_test(tc, test_random_model, 0, 3);
 	tcase_add_test(tc, test_tamper_gives_ebadmsg_on_that_chunk_only);
 	tcase_add_test(tc, test_truncated_at_chunk_boundary);
