@@ -555,12 +555,11 @@ int kfile_read(struct kfile *kf, uint8_t *buf, size_t len, uint64_t off,
 	*got = 0;
 	if (!ct || !pt)
 		goto out;
+	/* A read changes nothing (chunk_now only reads the session's tail,
+	 * temporary and old version; the chunk cache has its own lock), so
+	 * readers share the lock also while a write session is open: only
+	 * writers, which change the session, exclude them. */
 	pthread_rwlock_rdlock(&kf->lock);
-	if (kf->session) {
-		/* The tail and the temporary belong to the writer. */
-		pthread_rwlock_unlock(&kf->lock);
-		pthread_rwlock_wrlock(&kf->lock);
-	}
 	r = read_locked(kf, buf, len, off, got, ct, pt);
 	pthread_rwlock_unlock(&kf->lock);
 out:

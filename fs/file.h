@@ -44,8 +44,8 @@
  * sync and commit drops them, and they are wiped then and at close.
  * Must not know: FUSE, names, chains, KMSes.
  * Thread-safety: every function may be called concurrently on one kfile;
- * an internal rwlock makes each call atomic (readers in parallel when no
- * session is open).
+ * an internal rwlock makes each call atomic (readers share it, also while
+ * a write session is open; writers take it alone).
  */
 #ifndef KMSFS_FILE_H
 #define KMSFS_FILE_H
