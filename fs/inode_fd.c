@@ -282,7 +282,7 @@ void inode_fd_put(struct kfs *fs, struct kinode *in)
 	close_all(fds, n);
 }
 
-int inode_reopen(struct kfs *fs, struct kinode *in, int flags)
+static int reopen_flags(struct kfs *fs, struct kinode *in, int flags)
 {
 	union handle_buf h;
 	char proc[64];
@@ -299,6 +299,22 @@ int inode_reopen(struct kfs *fs, struct kinode *in, int flags)
 	fd = inode_openat(fs, AT_FDCWD, proc, flags, 0);
 	inode_fd_put(fs, in);
 	return fd;
+}
+
+int inode_reopen(struct kfs *fs, struct kinode *in, int flags)
+{
+	int fd;
+
+	/* kmsfs's own reads (headers, re-encryption, a file's chunks) must
+	 * not move the backing atime, which holds the user's: with relatime
+	 * a read after touch -a into the past would set it to now.  Only
+	 * the owner (or CAP_FOWNER) may ask for that. */
+	if (!(flags & O_DIRECTORY)) {
+		fd = reopen_flags(fs, in, flags | O_NOATIME);
+		if (fd != -EPERM)
+			return fd;
+	}
+	return reopen_flags(fs, in, flags);
 }
 
 /* --- for fs/inode.c ----------------------------------------------------- */
