@@ -477,6 +477,18 @@ int inode_release_file(struct kfs *fs, struct kinode *in)
 	return r;
 }
 
+int inode_flush_file(struct kfs *fs, struct kinode *in,
+		     const struct kind_file *f)
+{
+	int r;
+
+	pthread_mutex_lock(&in->lock);
+	r = in->nopen == 1 ? kind_file_commit(fs, in, f)
+			   : kind_file_sync(fs, in, f, false);
+	pthread_mutex_unlock(&in->lock);
+	return r;
+}
+
 int inode_set_times(struct kinode *in, const struct timespec tv[2])
 {
 	char proc[64];

@@ -125,6 +125,14 @@ struct kinode *inode_find(struct kfs *fs, dev_t dev, ino_t ino);
 int inode_open_file(struct kfs *fs, struct kinode *in, int flags, bool fresh,
 		    struct kind_file *out);
 int inode_release_file(struct kfs *fs, struct kinode *in);
+/* A writer's close(2) (FUSE flush) of f, an open file of in: with one
+ * handle open (the usual last close) the file is finished now, so that
+ * nothing kmsfs does to its directory (a journal removed, a temporary
+ * renamed) happens after close(2) returns, where it would undo times a
+ * copier sets on the directory next (cp -a, tar, rsync -a); with more,
+ * it is checkpointed (kind_file_sync).  Errors as kind_file_commit. */
+int inode_flush_file(struct kfs *fs, struct kinode *in,
+		     const struct kind_file *f);
 /* utimensat on a regular file's backing file (tv as utimensat's), and
  * on its open kfile, which sets them again after its own writes. */
 int inode_set_times(struct kinode *in, const struct timespec tv[2]);

@@ -155,12 +155,12 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	/* A writer's close checkpoints (the last close finishes the file,
-	 * see inode_release_file); a reader's close touches nothing. */
-	reply_err(req, hnd(fi)->writable
-			   ? kind_file_sync(kfs_of(req), hnd(fi)->in,
-					    &hnd(fi)->f, false)
-			   : 0);
+	/* A writer's close finishes or checkpoints the file (see
+	 * inode_flush_file); a reader's close touches nothing. */
+	reply_err(req,
+		  hnd(fi)->writable
+		      ? inode_flush_file(kfs_of(req), hnd(fi)->in, &hnd(fi)->f)
+		      : 0);
 }
 
 void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

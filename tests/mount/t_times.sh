@@ -50,6 +50,24 @@ os.close(fd)
 EOF
 m=$(stat -c %Y "$MNT/c1/w")
 ((m > 1000000000 + 100000000)) || fail "a write after futimens kept the old mtime ($m)"
+# A writer's close(2) finishes the file before it returns: nothing kmsfs
+# does in the directory (a journal removed) comes after, where it would
+# undo the times cp -a / tar / rsync -a set on the directory next.  The
+# close of a dup is a flush with the file still open: the store must
+# hold the finished file then, and no journal.
+"$PY" - "$MNT/c1/fl" "$STORE/c1" <<'EOF' || fail "a close(2) left the file unfinished"
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)
+os.write(fd, os.urandom(200000))
+os.close(os.dup(fd))
+names = os.listdir(sys.argv[2])
+with open(os.path.join(sys.argv[2], "fl"), "rb") as f:
+    version = f.read(8)[7]
+os.close(fd)
+if version != 2 or any(n.startswith(".kmsfs-tmp-") for n in names):
+    sys.exit("after close: header version %#x, store %s" % (version, sorted(names)))
+EOF
+
 # kmsfs's own reads of the backing file never move the atime set on it
 # (with relatime the store would set it to now on the first read after an
 # atime older than the mtime: pjdfstest utimensat/05.t)
