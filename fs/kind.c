@@ -197,23 +197,10 @@ bool kind_file_ready(struct kinode *in, bool writable)
 	return in->kf && (!writable || kfile_writable(in->kf));
 }
 
-static int reopen(int opath_fd, bool writable)
-{
-	char proc[64];
-	int fd;
-
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", opath_fd);
-	/* as inode_reopen: kmsfs's reads keep the user's atime */
-	fd = open(proc, (writable ? O_RDWR : O_RDONLY) | O_NOATIME | O_CLOEXEC);
-	if (fd < 0 && errno == EPERM)
-		fd = open(proc, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
-}
-
 int kind_attach(struct kfs *fs, struct kinode *in, bool writable)
 {
 	char label[512];
-	int fd = reopen(in->fd, writable), r;
+	int fd = inode_reopen(fs, in, writable ? O_RDWR : O_RDONLY), r;
 
 	if (fd < 0)
 		return fd;
