@@ -93,12 +93,16 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		in = node(req, e.ino);
 		r = open_handle(fs, in, fi, created);
 	}
-	/* A file this call made is as the lookup saw it (empty), unless
-	 * O_TRUNC set its times. */
+	/* A file this call made is as the lookup saw it, unless O_TRUNC set
+	 * its times; but it is empty: the lookup found an empty backing file,
+	 * which an encrypted file shows as 1 byte (damaged) until it is
+	 * finished, and the kernel keeps the size it is told here. */
 	if (!r && (!created || (fi->flags & O_TRUNC))) {
 		r = inode_stat(fs, in, &e.attr);
 		if (r)
 			close_handle(fs, fi);
+	} else if (!r) {
+		e.attr.st_size = 0;
 	}
 	if (r) {
 		/* A failed create leaves no name behind. */
