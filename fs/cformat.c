@@ -4,17 +4,20 @@
  *
  * A struct cf_key holds the 32 key bytes (their own 32-byte block of the
  * secure heap, not a 1 KiB struct secret: a mount holds one key per
- * chain, thousands of them) and a cipher fetched once; every seal/open
- * makes its own EVP_CIPHER_CTX, so a key can be shared by threads without
- * locking.  Chunks are sealed and opened in place by the stream helpers
- * (GCM allows in == out), so the data path allocates nothing but the
- * context.
+ * chain, thousands of them), a cipher fetched once and a small pool of
+ * keyed EVP_CIPHER_CTXs: a seal or open takes one (its key schedule made
+ * once, only the nonce set per chunk), so threads share a key with no
+ * lock held while they work, and the data path neither allocates nor
+ * expands the key per chunk.  The pool is freed, and its key schedules
+ * cleansed, with the key.  Chunks are sealed and opened in place by the
+ * stream helpers (GCM allows in == out).
  */
 #include "cformat.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -32,10 +35,22 @@
 #define GCM_STEP (1u << 30)
 #define SHA_LEN 32
 
+/* Idle keyed contexts of one key: [0] decrypt, [1] encrypt. */
+struct ctx_ent {
+	EVP_CIPHER_CTX *ctx;
+	struct ctx_ent *next;
+};
+
+struct ctx_pool {
+	pthread_mutex_t lock;
+	struct ctx_ent *idle[2];
+};
+
 struct cf_key {
-	uint8_t *key;	    /* CF_KEY_SIZE bytes, OPENSSL_secure_malloc */
-	EVP_CIPHER *cipher; /* AES-256-GCM */
-	EVP_CIPHER *ctr;    /* AES-256-CTR: GCM's key stream, for v1 reads */
+	uint8_t *key;	       /* CF_KEY_SIZE bytes, OPENSSL_secure_malloc */
+	EVP_CIPHER *cipher;    /* AES-256-GCM */
+	EVP_CIPHER *ctr;       /* AES-256-CTR: GCM's key stream, for v1 reads */
+	struct ctx_pool *pool; /* mutable through a const key: a cache */
 };
 
 int cf_key_new(const struct secret *key, struct cf_key **out)
@@ -53,7 +68,10 @@ int cf_key_new(const struct secret *key, struct cf_key **out)
 		memcpy(k->key, key->bytes, CF_KEY_SIZE);
 	k->cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
 	k->ctr = EVP_CIPHER_fetch(NULL, "AES-256-CTR", NULL);
-	if (!k->key || !k->cipher || !k->ctr) {
+	k->pool = calloc(1, sizeof(*k->pool));
+	if (k->pool)
+		pthread_mutex_init(&k->pool->lock, NULL);
+	if (!k->key || !k->cipher || !k->ctr || !k->pool) {
 		cf_key_free(k);
 		return -ENOMEM;
 	}
@@ -67,6 +85,19 @@ void cf_key_free(struct cf_key *k)
 		return;
 	if (k->key)
 		OPENSSL_secure_clear_free(k->key, CF_KEY_SIZE);
+	if (k->pool) {
+		for (int i = 0; i < 2; i++) {
+			while (k->pool->idle[i]) {
+				struct ctx_ent *e = k->pool->idle[i];
+
+				k->pool->idle[i] = e->next;
+				EVP_CIPHER_CTX_free(e->ctx); /* cleanses */
+				free(e);
+			}
+		}
+		pthread_mutex_destroy(&k->pool->lock);
+		free(k->pool);
+	}
 	EVP_CIPHER_free(k->cipher);
 	EVP_CIPHER_free(k->ctr);
 	free(k);
@@ -171,18 +202,66 @@ struct aad {
  * and out is wiped when it does not match, so that no caller can use
  * unauthenticated plaintext by mistake.
  */
+/* A context of k for enc, its key schedule made: from the pool, else new
+ * (NULL: out of memory, or OpenSSL refused the key). */
+static struct ctx_ent *ctx_take(const struct cf_key *k, int enc)
+{
+	struct ctx_pool *p = k->pool;
+	struct ctx_ent *e;
+
+	pthread_mutex_lock(&p->lock);
+	e = p->idle[enc];
+	if (e)
+		p->idle[enc] = e->next;
+	pthread_mutex_unlock(&p->lock);
+	if (e)
+		return e;
+	e = calloc(1, sizeof(*e));
+	if (e)
+		e->ctx = EVP_CIPHER_CTX_new();
+	if (e && e->ctx &&
+	    EVP_CipherInit_ex2(e->ctx, k->cipher, k->key, NULL, enc, NULL) == 1)
+		return e;
+	if (e)
+		EVP_CIPHER_CTX_free(e->ctx);
+	free(e);
+	return NULL;
+}
+
+static void ctx_give(const struct cf_key *k, int enc, struct ctx_ent *e)
+{
+	struct ctx_pool *p = k->pool;
+
+	pthread_mutex_lock(&p->lock);
+	e->next = p->idle[enc];
+	p->idle[enc] = e;
+	pthread_mutex_unlock(&p->lock);
+}
+
+/*
+ * One GCM message.  enc: tag receives the tag; otherwise tag is checked
+ * and out is wiped when it does not match, so that no caller can use
+ * unauthenticated plaintext by mistake.  A pooled context gets only the
+ * nonce: that starts a new message under the key it holds.
+ */
 static int gcm_crypt(const struct cf_key *k, const uint8_t nonce[CF_IV_SIZE],
 		     int enc, struct aad aad, const uint8_t *in, size_t len,
 		     uint8_t *out, uint8_t tag[CF_TAG_SIZE])
 {
 	uint8_t fin[EVP_MAX_BLOCK_LENGTH];
+	struct ctx_ent *e;
 	EVP_CIPHER_CTX *ctx;
 	int outl, r = -EIO;
 
-	ctx = EVP_CIPHER_CTX_new();
-	if (!ctx)
+	enc = enc ? 1 : 0;
+	e = ctx_take(k, enc);
+	if (!e) {
+		if (!enc)
+			secret_wipe(out, len);
 		return -ENOMEM;
-	if (EVP_CipherInit_ex2(ctx, k->cipher, k->key, nonce, enc, NULL) != 1)
+	}
+	ctx = e->ctx;
+	if (EVP_CipherInit_ex2(ctx, NULL, NULL, nonce, enc, NULL) != 1)
 		goto out;
 	if (!enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, CF_TAG_SIZE,
 					tag) != 1)
@@ -204,7 +283,7 @@ static int gcm_crypt(const struct cf_key *k, const uint8_t nonce[CF_IV_SIZE],
 out:
 	if (r && !enc)
 		secret_wipe(out, len);
-	EVP_CIPHER_CTX_free(ctx);
+	ctx_give(k, enc, e);
 	return r;
 }
 

@@ -8,7 +8,8 @@
  * ciphertext and plaintext sizes.  See shared/spec/cockroach-interop.md §1.
  * Must not know: files, FUSE, KMSes or where the key came from.
  * Thread-safety: every function is reentrant; a struct cf_key may be
- * shared by threads (it only holds the key bytes and a fetched cipher).
+ * shared by threads (it holds the key bytes, a fetched cipher and a
+ * locked pool of contexts keyed with it, freed and cleansed with it).
  */
 #ifndef KMSFS_CFORMAT_H
 #define KMSFS_CFORMAT_H

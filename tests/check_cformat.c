@@ -15,6 +15,8 @@
 #include <check.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -426,6 +428,73 @@ START_TEST(test_kat_small)
 	tl_sha256_hex(f.data, f.len, sha);
 	ck_assert_int_eq(strncmp(sha, "583b2d45", 8), 0);
 	file_free(&f);
+}
+END_TEST
+
+/* Seals and opens take keyed contexts from a pool per key (cformat.c):
+ * whatever ran before on a context (another key's pool, a failed open, an
+ * encryption), each call gives the known answer of its own key and
+ * nonce, also from several threads at once. */
+static const uint8_t kat_iv[CF_IV_SIZE] = {0, 1, 2, 3, 4,  5,
+					   6, 7, 8, 9, 10, 11};
+static const char kat_ct[] = "2f67ba77aac5b574ff2df381"
+			     "67d815bb82abfc50a9eecc5c02ba4b11";
+
+static struct cf_key *pool_kat, *pool_other;
+
+static bool pool_round(void)
+{
+	uint8_t ct[12 + CF_TAG_SIZE], want[12 + CF_TAG_SIZE], pt[12];
+	bool ok = true;
+
+	tl_hex_decode(kat_ct, want, sizeof(want));
+	ok &= cf_seal_chunk(pool_kat, kat_iv, 0,
+			    (const uint8_t *)"hello world\n", 12, ct) == 0 &&
+	      memcmp(ct, want, sizeof(ct)) == 0;
+	ok &= cf_open_chunk(pool_other, kat_iv, 0, ct, sizeof(ct), pt) ==
+	      -EBADMSG;
+	ok &= cf_open_chunk(pool_kat, kat_iv, 0, ct, sizeof(ct), pt) == 0 &&
+	      memcmp(pt, "hello world\n", 12) == 0;
+	ok &= cf_seal_chunk(pool_other, kat_iv, 0, pt, 12, ct) == 0 &&
+	      memcmp(ct, want, sizeof(ct)) != 0;
+	ok &=
+	    cf_open_chunk(pool_kat, kat_iv, 0, ct, sizeof(ct), pt) == -EBADMSG;
+	ok &= cf_open_chunk(pool_other, kat_iv, 0, ct, sizeof(ct), pt) == 0 &&
+	      memcmp(pt, "hello world\n", 12) == 0;
+	return ok;
+}
+
+static void *pool_thread(void *arg)
+{
+	bool *ok = arg;
+
+	for (int i = 0; i < 300; i++)
+		*ok &= pool_round();
+	return NULL;
+}
+
+START_TEST(test_pooled_contexts)
+{
+	pthread_t t[4];
+	bool ok[4];
+
+	pool_kat = key_hex(KAT_KEY);
+	pool_other = key_hex("1f1e1d1c1b1a19181716151413121110"
+			     "0f0e0d0c0b0a09080706050403020100");
+	for (int i = 0; i < 3; i++)
+		ck_assert(pool_round());
+	for (int i = 0; i < 4; i++) {
+		ok[i] = true;
+		ck_assert_int_eq(
+		    pthread_create(&t[i], NULL, pool_thread, &ok[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		ck_assert(ok[i]);
+	}
+	cf_key_free(pool_kat);
+	cf_key_free(pool_other);
+	pool_kat = pool_other = NULL;
 }
 END_TEST
 
@@ -903,6 +972,7 @@ static Suite *cformat_suite(void)
 	tc = tcase(s, "known-answers");
 	tcase_add_test(tc, test_kat_small);
 	tcase_add_test(tc, test_kat_zeros);
+	tcase_add_test(tc, test_pooled_contexts);
 	tcase_add_test(tc, test_nonce);
 	tcase_add_test(tc, test_sizes);
 	tc = tcase(s, "headers-args");
