@@ -23,6 +23,7 @@
 
 #include "../lib/fdio.h"
 #include "../lib/log.h"
+#include "../lib/scratch.h"
 #include "cformat.h"
 #include "file.h"
 #include "keycache.h"
@@ -104,7 +105,8 @@ static int cat_file(int fd, int dirfd, const struct cf_key *key, bool allow_v1,
 		off += got;
 	}
 	kfile_close(kf);
-	free(buf); /* file data, not key material */
+	free(buf);	   /* file data, not key material */
+	scratch_release(); /* kfile_read's, in a thread that goes on */
 	return r;
 }
 

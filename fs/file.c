@@ -24,6 +24,7 @@
 
 #include "../lib/fdio.h"
 #include "../lib/log.h"
+#include "../lib/scratch.h"
 #include "journal.h"
 
 uint64_t kf_min(uint64_t a, uint64_t b)
@@ -495,6 +496,50 @@ static int check_final(struct kfile *kf, uint8_t *ct, uint8_t *pt)
 	return kf_old_chunk(kf, kf->size / CHUNK, ct, pt, &len);
 }
 
+/* A read of a finished v2 file over chunks first..last (two or more):
+ * one pread for all their ciphertext (ct: room for it), each chunk opened
+ * straight into buf when the read covers it whole, else through pt (and
+ * the chunk cache).  Any failure returns nonzero with nothing logged:
+ * the caller then reads chunk by chunk, which names the damaged chunk. */
+static int read_span(struct kfile *kf, uint8_t *buf, size_t len, uint64_t off,
+		     uint8_t *ct, uint8_t *pt)
+{
+	uint64_t first = off / CHUNK, last = (off + len - 1) / CHUNK;
+	uint64_t end = kf_min(kf->size, (last + 1) * CHUNK);
+	/* Whole chunks up to last, then last's bytes and its tag (a bare
+	 * final tag past last is check_final's). */
+	size_t ctlen = (size_t)(CT_OFF(last) - CT_OFF(first)) +
+		       (size_t)(end - last * CHUNK) + CF_TAG_SIZE;
+	size_t got, done = 0;
+	int r;
+
+	r = kf_pread(kf->fd, ct, ctlen, CT_OFF(first), &got);
+	if (r || got != ctlen)
+		return -EIO;
+	for (uint64_t idx = first; idx <= last; idx++) {
+		size_t clen = (size_t)kf_min(CHUNK, kf->size - idx * CHUNK);
+		size_t in = idx == first ? (size_t)(off % CHUNK) : 0;
+		size_t n = (size_t)kf_min(len - done, clen - in);
+		uint8_t *c = ct + (size_t)(CT_OFF(idx) - CT_OFF(first));
+
+		if (in == 0 && n == clen) {
+			r = cf_open_chunk(kf->key, kf->iv, idx, c,
+					  clen + CF_TAG_SIZE, buf + done);
+		} else {
+			r = cf_open_chunk(kf->key, kf->iv, idx, c,
+					  clen + CF_TAG_SIZE, pt);
+			if (!r) {
+				kfc_put(&kf->cache, idx, pt, clen);
+				memcpy(buf + done, pt + in, n);
+			}
+		}
+		if (r)
+			return r;
+		done += n;
+	}
+	return 0;
+}
+
 static int read_locked(struct kfile *kf, uint8_t *buf, size_t len, uint64_t off,
 		       size_t *got, uint8_t *ct, uint8_t *pt)
 {
@@ -513,6 +558,10 @@ static int read_locked(struct kfile *kf, uint8_t *buf, size_t len, uint64_t off,
 		len = 0;
 	else if (len > size - off)
 		len = (size_t)(size - off);
+	if (len && !kf->session && kf->version == CF_V2 &&
+	    (off + len - 1) / CHUNK > off / CHUNK &&
+	    read_span(kf, buf, len, off, ct, pt) == 0)
+		done = len;
 	while (!r && done < len) {
 		uint64_t pos = off + done, idx = pos / CHUNK;
 		size_t in = (size_t)(pos % CHUNK), clen, n;
@@ -548,13 +597,16 @@ static int read_locked(struct kfile *kf, uint8_t *buf, size_t len, uint64_t off,
 int kfile_read(struct kfile *kf, uint8_t *buf, size_t len, uint64_t off,
 	       size_t *got)
 {
-	uint8_t *ct = malloc(CF_HEADER_SIZE + CF_CHUNK_CT_SIZE);
-	uint8_t *pt = malloc(CF_CHUNK_SIZE);
-	int r = -ENOMEM;
+	/* Room for the ciphertext of every chunk the read touches. */
+	size_t span = len / CHUNK + 2;
+	uint8_t *ct =
+	    scratch_get(SCRATCH_CT, CF_HEADER_SIZE + span * CF_CHUNK_CT_SIZE);
+	uint8_t *pt = scratch_get(SCRATCH_PT, CF_CHUNK_SIZE);
+	int r;
 
 	*got = 0;
 	if (!ct || !pt)
-		goto out;
+		return -ENOMEM;
 	/* A read changes nothing (chunk_now only reads the session's tail,
 	 * temporary and old version; the chunk cache has its own lock), so
 	 * readers share the lock also while a write session is open: only
@@ -562,9 +614,6 @@ int kfile_read(struct kfile *kf, uint8_t *buf, size_t len, uint64_t off,
 	pthread_rwlock_rdlock(&kf->lock);
 	r = read_locked(kf, buf, len, off, got, ct, pt);
 	pthread_rwlock_unlock(&kf->lock);
-out:
-	free(pt); /* file data, not key material */
-	free(ct);
 	return r;
 }
 

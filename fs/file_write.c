@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "../lib/log.h"
+#include "../lib/scratch.h"
 #include "journal.h"
 
 static int sync_fd(int fd)
@@ -120,6 +121,46 @@ static int seal_frontier(struct kfile *kf)
 	if (hdr)
 		kf->hdr = kf->ct[CF_VERSION_OFFSET];
 	kf->frontier++;
+	kf->tail_loaded = false;
+	kf->tail_len = 0;
+	kf->wsynced = false;
+	kf->jdirty = true;
+	return 0;
+}
+
+/* Seal k whole chunks of buf as chunks frontier.. (the session holds
+ * more after them, so none is the final chunk) straight from buf, and
+ * write them with one pwrite; the tail is not used.  A failed write
+ * leaves frontier where it was: the session then fails, and nothing
+ * sealed here is kept or sealed again under this IV. */
+static int seal_run(struct kfile *kf, const uint8_t *buf, size_t k)
+{
+	uint8_t *out =
+	    scratch_get(SCRATCH_CT, CF_HEADER_SIZE + k * CF_CHUNK_CT_SIZE);
+	off_t off = CT_OFF(kf->frontier);
+	size_t n = 0;
+	int r = 0;
+
+	if (!out)
+		return -ENOMEM;
+	if (!kf->hdr) {
+		/* Nothing was written yet, so the frontier is chunk 0. */
+		cf_header_build(kf->wiv, out);
+		out[CF_VERSION_OFFSET] = CF_V2_OPEN;
+		n = CF_HEADER_SIZE;
+		off = 0;
+	}
+	for (size_t i = 0; !r && i < k; i++, n += CF_CHUNK_CT_SIZE)
+		r = cf_seal_chunk(kf->key, kf->wiv, kf->frontier + i,
+				  buf + i * CF_CHUNK_SIZE, CF_CHUNK_SIZE,
+				  out + n);
+	if (!r)
+		r = kf_pwrite(kf->wfd, out, n, off);
+	if (r)
+		return r;
+	if (!kf->hdr)
+		kf->hdr = CF_V2_OPEN;
+	kf->frontier += k;
 	kf->tail_loaded = false;
 	kf->tail_len = 0;
 	kf->wsynced = false;
@@ -621,6 +662,20 @@ static int sess_write(struct kfile *kf, const uint8_t *buf, size_t len,
 		size_t in = (size_t)(pos % CHUNK);
 		size_t n = (size_t)kf_min(len, CHUNK - in);
 
+		/* The frontier is chunk pos / CHUNK here.  Whole chunks with
+		 * more bytes after them are sealed straight from buf; the
+		 * last piece goes to the tail, as a write may end anywhere. */
+		if (in == 0 && len > CHUNK) {
+			size_t k = (len - 1) / CHUNK;
+
+			r = seal_run(kf, buf, k);
+			if (r)
+				return r;
+			pos += (uint64_t)k * CHUNK;
+			buf += k * CHUNK;
+			len -= k * CHUNK;
+			continue;
+		}
 		r = load_tail(kf);
 		if (r)
 			return r;

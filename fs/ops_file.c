@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../lib/scratch.h"
 #include "attr.h"
 #include "ns.h"
 
@@ -119,7 +120,9 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	     struct fuse_file_info *fi)
 {
-	uint8_t *buf = malloc(size ? size : 1);
+	/* This thread's reply buffer: fuse_reply_buf has written it out to
+	 * the kernel before the thread takes its next request. */
+	uint8_t *buf = scratch_get(SCRATCH_REPLY, size);
 	size_t got = 0;
 	int r;
 
@@ -136,7 +139,6 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		reply_err(req, r);
 	else
 		fuse_reply_buf(req, (const char *)buf, got);
-	free(buf); /* file data, not key material: it is in the page cache */
 }
 
 void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,

@@ -381,6 +381,108 @@ START_TEST(test_sizes)
 }
 END_TEST
 
+static void corrupt(off_t off, int truncate_to);
+
+/* Writes of more than a chunk seal their whole chunks straight from the
+ * caller's buffer with one pwrite (file_write.c, seal_run): 1 MiB writes
+ * from chunk-aligned and unaligned starts, into a new file (in place) and
+ * over an old one (a temporary), decrypt independently to the model. */
+START_TEST(test_big_writes)
+{
+	static const size_t starts[] = {0, 1, 65535, 65536, 100000};
+	size_t len = 5 * 1048576 + 777, start = starts[_i];
+	uint8_t *data = pattern(len, 11), *data2 = pattern(len, 12);
+	struct kfile *kf = open_kf(true);
+
+	if (start)
+		ck_assert_int_eq(kfile_write(kf, data, start, 0), 0);
+	for (size_t off = start; off < len; off += 1048576) {
+		size_t n = len - off < 1048576 ? len - off : 1048576;
+
+		ck_assert_int_eq(kfile_write(kf, data + off, n, off), 0);
+	}
+	check_view(kf, data, len);
+	ck_assert_int_eq(kfile_commit(kf), 0);
+	kfile_close(kf);
+	check_backing(data, len);
+	ck_assert_int_eq(th.replaces, 0);
+	/* over the old version: a rewrite, then a checkpoint in between */
+	kf = open_kf(false);
+	memcpy(data2, data, start);
+	for (size_t off = start; off < len; off += 1048576) {
+		size_t n = len - off < 1048576 ? len - off : 1048576;
+
+		ck_assert_int_eq(kfile_write(kf, data2 + off, n, off), 0);
+		if (off == start)
+			ck_assert_int_eq(kfile_sync(kf, false), 0);
+	}
+	check_view(kf, data2, len);
+	ck_assert_int_eq(kfile_commit(kf), 0);
+	kfile_close(kf);
+	check_backing(data2, len);
+	free(data);
+	free(data2);
+}
+END_TEST
+
+/* A read over several chunks of a finished file takes their ciphertext
+ * with one pread (file.c, read_span): every start and length around the
+ * chunk grid reads the model, and a damaged chunk fails exactly the reads
+ * that touch it, with no bytes of it served. */
+START_TEST(test_span_reads)
+{
+	static const size_t offs[] = {0,      1,      65535,  65536, 65537,
+				      131071, 131072, 200000, 327679};
+	static const size_t lens[] = {65536,  65537,  131072, 131073,
+				      200000, 262144, 1048576};
+	size_t len = 5 * 65536 + 123;
+	uint8_t *data = pattern(len, 21), *buf = malloc(1048576 + 100);
+	struct kfile *kf = open_kf(true);
+	size_t got;
+
+	write_all(kf, data, len, 1048576);
+	ck_assert_int_eq(kfile_commit(kf), 0);
+	kfile_close(kf);
+	kf = open_kf(false);
+	for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+		for (size_t j = 0; j < sizeof(lens) / sizeof(lens[0]); j++) {
+			size_t off = offs[i], n = lens[j];
+			size_t want = off >= len      ? 0
+				      : len - off < n ? len - off
+						      : n;
+
+			memset(buf, 0xee, n);
+			ck_assert_int_eq(kfile_read(kf, buf, n, off, &got), 0);
+			ck_assert_uint_eq(got, want);
+			ck_assert(want == 0 ||
+				  memcmp(buf, data + off, want) == 0);
+		}
+	}
+	/* one backing read for a read over all six chunks */
+	fault_at = -1;
+	fault_calls = 0;
+	fault_only = "pread";
+	fault_counting = true;
+	ck_assert_int_eq(kfile_read(kf, buf, len, 0, &got), 0);
+	fault_counting = false;
+	fault_only = NULL;
+	ck_assert_uint_eq(got, len);
+	ck_assert_int_eq(fault_calls, 1);
+	kfile_close(kf);
+	corrupt(CF_HEADER_SIZE + 2 * CF_CHUNK_CT_SIZE + 100, -1); /* chunk 2 */
+	kf = open_kf(false);
+	ck_assert_int_eq(kfile_read(kf, buf, 131072, 0, &got), 0);
+	ck_assert(memcmp(buf, data, 131072) == 0);
+	ck_assert_int_eq(kfile_read(kf, buf, 196608, 65536, &got), -EBADMSG);
+	ck_assert_int_eq(kfile_read(kf, buf, 1048576, 0, &got), -EBADMSG);
+	ck_assert_int_eq(kfile_read(kf, buf, 131072, 196608, &got), 0);
+	ck_assert(memcmp(buf, data + 196608, 131072) == 0);
+	kfile_close(kf);
+	free(buf);
+	free(data);
+}
+END_TEST
+
 START_TEST(test_append_after_commit_reencrypts)
 {
 	uint8_t *data = pattern(200000, 3), iv1[CF_IV_SIZE], iv2[CF_IV_SIZE];
@@ -978,7 +1080,8 @@ static int faulty_op(struct kfile **kf, uint8_t **model, size_t *len,
 	*op_out = op;
 	if (op < 5) {
 		off = (size_t)rand_r(seed) % (*len + 70000);
-		n = 1 + (size_t)rand_r(seed) % 100000;
+		/* up to three chunks: whole chunks are sealed in one run */
+		n = 1 + (size_t)rand_r(seed) % 200000;
 		if (op == 0)
 			off = *len;
 		if (off + n > *len) {
@@ -1246,6 +1349,8 @@ static Suite *file_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, test_sizes, 0, 10);
+	tcase_add_loop_test(tc, test_big_writes, 0, 5);
+	tcase_add_test(tc, test_span_reads);
 	tcase_add_test(tc, test_append_after_commit_reencrypts);
 	tcase_add_test(tc, test_chunk_cache_follows_writes);
 	tcase_add_loop_test(tc, test_random_model, 0, 3);
