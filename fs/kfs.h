@@ -20,6 +20,9 @@
  *   8. kfs.fd_lock        inodes' backing fds and the cache of idle ones
  *                         (fs/inode_fd.c); a leaf: inode_fd_get may be
  *                         called under any of 1-7
+ *   9. leaves taken under any of the above, holding nothing else: a
+ *      kfile's chunk cache lock (fs/file_cache.c) and a key's pool of
+ *      cipher contexts (fs/cformat.c, held for a pointer swap)
  * No lock is held across a FUSE reply.  Slow work (fsync, re-encryption,
  * KMS calls, xattr copies) never runs under 5-7.
  */
