@@ -194,7 +194,10 @@ if [[ -d /sys/block/$disk ]]; then
 	rota="sysfs rotational=$rota"
 	dev_info="$fs_src (${model:+$model, }${drv:+$drv, }$dsize, $rota)"
 fi
-kmsfs_rev=$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)
+# The revision of the checkout the binary was built in (KMSFS_BIN may come
+# from another tree than this script).
+kmsfs_rev=$(git -C "$(dirname "$(readlink -f "$KMSFS_BIN")")" describe \
+	--always --dirty 2>/dev/null || echo unknown)
 goc_ver=$(gocryptfs -version 2>/dev/null | head -n1 | cut -d';' -f1)
 MACHINE="$cpu_model, $(nproc) cores, $ram RAM, Linux $(uname -r), $fs_type on $dev_info"
 meta machine "$MACHINE"
