@@ -1070,6 +1070,12 @@ static int count_temps(void)
 
 /* One random operation on kf (model updated as if it succeeded); returns
  * kfile's result.  *op_out says which kind it was. */
+/* Longest write of the fault model, and its steps per run: longer writes
+ * seal whole chunks in one run (file_write.c, seal_run) but make every
+ * run of the model slower (test_faults_in_whole_chunk_runs). */
+static size_t fault_wmax = 100000;
+static int fault_steps = 24;
+
 static int faulty_op(struct kfile **kf, uint8_t **model, size_t *len,
 		     unsigned *seed, unsigned *op_out)
 {
@@ -1080,8 +1086,7 @@ static int faulty_op(struct kfile **kf, uint8_t **model, size_t *len,
 	*op_out = op;
 	if (op < 5) {
 		off = (size_t)rand_r(seed) % (*len + 70000);
-		/* up to three chunks: whole chunks are sealed in one run */
-		n = 1 + (size_t)rand_r(seed) % 200000;
+		n = 1 + (size_t)rand_r(seed) % fault_wmax;
 		if (op == 0)
 			off = *len;
 		if (off + n > *len) {
@@ -1153,7 +1158,7 @@ static long run_faulty(unsigned seed, long at, int err)
 	fault_errno = err;
 	kf = open_kf(true);
 	hist_add(&h, model, 0);
-	for (int step = 0; step < 24; step++) {
+	for (int step = 0; step < fault_steps; step++) {
 		hist_add(&h, model, len);
 		fault_counting = true;
 		r = faulty_op(&kf, &model, &len, &seed, &op);
@@ -1213,6 +1218,29 @@ START_TEST(test_faults_keep_nonces_and_files)
 	for (long at = 0; at < total; at++)
 		run_faulty(seed, at, err);
 	fault_at = -1;
+}
+END_TEST
+
+/* The same with writes of up to three chunks, so that every call of a
+ * run of whole chunks sealed at once (one pwrite) fails in turn: in
+ * place, through a temporary, and copied back. */
+START_TEST(test_faults_in_whole_chunk_runs)
+{
+	static const int errs[] = {EIO, ENOSPC, EIO};
+	unsigned seed = 2100 + (unsigned)_i;
+	long total;
+
+	fault_wmax = 200000;
+	fault_steps = 12;
+	th.refuse_rename = _i == 2; /* the copy-back path */
+	total = run_faulty(seed, -1, errs[_i]);
+	ck_assert_int_gt(total, 10);
+	fprintf(stderr, "fault seam (runs): seed %u, %ld calls\n", seed, total);
+	for (long at = 0; at < total; at++)
+		run_faulty(seed, at, errs[_i]);
+	fault_at = -1;
+	fault_wmax = 100000;
+	fault_steps = 24;
 }
 END_TEST
 
@@ -1366,6 +1394,7 @@ static Suite *file_suite(void)
 	tcase_add_test(tc, test_copyback_full_disk_keeps_original);
 	tcase_add_test(tc, test_copyback_failure_closes_temp_once);
 	tcase_add_loop_test(tc, test_faults_keep_nonces_and_files, 0, 6);
+	tcase_add_loop_test(tc, test_faults_in_whole_chunk_runs, 0, 3);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("journal");
 	tcase_add_checked_fixture(tc, setup, teardown);
