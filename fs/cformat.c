@@ -197,11 +197,6 @@ struct aad {
 	size_t len;
 };
 
-/*
- * One GCM message.  enc: tag receives the tag; otherwise tag is checked
- * and out is wiped when it does not match, so that no caller can use
- * unauthenticated plaintext by mistake.
- */
 /* A context of k for enc, its key schedule made: from the pool, else new
  * (NULL: out of memory, or OpenSSL refused the key). */
 static struct ctx_ent *ctx_take(const struct cf_key *k, int enc)
