@@ -90,6 +90,17 @@ static int write_header(struct kfile *kf, int version)
 	return r;
 }
 
+/* k chunks from the frontier on are written: the frontier moves past
+ * them, and the tail (if it held the old frontier) is free again. */
+static void advance(struct kfile *kf, uint64_t k)
+{
+	kf->frontier += k;
+	kf->tail_loaded = false;
+	kf->tail_len = 0;
+	kf->wsynced = false;
+	kf->jdirty = true;
+}
+
 /* Seal the tail as chunk `frontier` (padded with zeros to its logical
  * length) and write it; the header goes out with chunk 0: CF_V2 when
  * this is the final chunk, else CF_V2_OPEN. */
@@ -120,11 +131,7 @@ static int seal_frontier(struct kfile *kf)
 		return r;
 	if (hdr)
 		kf->hdr = kf->ct[CF_VERSION_OFFSET];
-	kf->frontier++;
-	kf->tail_loaded = false;
-	kf->tail_len = 0;
-	kf->wsynced = false;
-	kf->jdirty = true;
+	advance(kf, 1);
 	return 0;
 }
 
@@ -160,11 +167,7 @@ static int seal_run(struct kfile *kf, const uint8_t *buf, size_t k)
 		return r;
 	if (!kf->hdr)
 		kf->hdr = CF_V2_OPEN;
-	kf->frontier += k;
-	kf->tail_loaded = false;
-	kf->tail_len = 0;
-	kf->wsynced = false;
-	kf->jdirty = true;
+	advance(kf, k);
 	return 0;
 }
 
