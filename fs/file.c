@@ -143,6 +143,7 @@ void kf_forget_version(struct kfile *kf)
 	kf->version = 0;
 	kf->bad = 0;
 	kf->empty = false;
+	kf->reborn = false;
 	kf->journal = false;
 	kf->size = 0;
 	kf->shown = 1;

@@ -42,9 +42,13 @@ struct kfile {
 
 	/* committed version: what the backing file fd holds */
 	int fd;
-	int version;  /* CF_V1, CF_V2, CF_V2_OPEN; 0: none (empty, bad) */
-	int bad;      /* reads fail with it */
-	bool empty;   /* the backing file had no bytes at all */
+	int version; /* CF_V1, CF_V2, CF_V2_OPEN; 0: none (empty, bad) */
+	int bad;     /* reads fail with it */
+	bool empty;  /* the backing file had no bytes at all */
+	/* Empty, and only since a close finished it in place: the backing
+	 * file had no bytes when it was opened and nothing was synced
+	 * since, so a next session may start over in place (kf_begin). */
+	bool reborn;
 	bool journal; /* CF_V2_OPEN: a journal of iv exists beside it */
 	uint8_t iv[CF_IV_SIZE];
 	uint64_t size;	  /* plaintext size (end unknown: one past nfull) */

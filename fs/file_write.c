@@ -186,7 +186,12 @@ int kf_begin(struct kfile *kf)
 		r = cf_iv_random(kf->wiv);
 	if (r)
 		return r;
-	kf->inplace = kf->empty; /* only a file with no bytes at all */
+	/* In place: only a file with no bytes at all, or one a close made
+	 * an empty file since it had none (kf->reborn): the shell's
+	 * `cmd >file` closes the created fd once before the first write.
+	 * Emptied again, it is where a crash after its create left it. */
+	kf->inplace = kf->empty || (kf->reborn && ftruncate(kf->fd, 0) == 0);
+	kf->reborn = false;
 	if (kf->inplace) {
 		kf->wfd = kf->fd;
 	} else {
@@ -565,6 +570,9 @@ int kf_checkpoint(struct kfile *kf, bool durable)
 	bool was_temp = kf->session && !kf->inplace;
 	int r;
 
+	/* A synced empty version is kept (see kf_begin). */
+	if (durable)
+		kf->reborn = false;
 	if (!kf->session)
 		return durable && kf->writable ? sync_fd(kf->fd) : 0;
 	/* A small file at a close (most closes are the last one): finished
@@ -620,6 +628,7 @@ int kf_finish(struct kfile *kf)
 		return fail_session(kf, r);
 	journal_close(kf, false);
 	kf_forget_version(kf);
+	kf->reborn = kf->inplace && kf->wsize == 0 && !kf->jdurable;
 	memcpy(kf->iv, kf->wiv, CF_IV_SIZE);
 	kf->version = CF_V2;
 	kf->size = kf->wsize;

@@ -1244,6 +1244,67 @@ START_TEST(test_faults_in_whole_chunk_runs)
 }
 END_TEST
 
+/* The shell's `cmd >file` closes the created fd once before the first
+ * write, so the file is committed empty first.  Written then, it goes on
+ * in place (no temporary, rename or fsync), unless that empty version
+ * was synced; with each call failing in turn it reads empty or written. */
+static long redirect_run(long at, bool synced, const uint8_t *data, size_t n)
+{
+	struct kfile *kf;
+	uint8_t *view;
+	size_t vlen;
+	int r;
+
+	unlinkat(th.dirfd, th.name, 0);
+	th.replaces = 0;
+	fault_at = at;
+	fault_calls = 0;
+	fault_fired = false;
+	fault_errno = EIO;
+	kf = open_kf(true);
+	fault_counting = true;
+	r = kfile_commit(kf);
+	if (!r && synced)
+		r = kfile_sync(kf, true);
+	if (!r)
+		r = kfile_write(kf, data, n, 0);
+	if (!r)
+		r = kfile_commit(kf);
+	fault_counting = false;
+	ck_assert(r == 0 || fault_fired);
+	kfile_close(kf);
+	kf = open_kf(false);
+	view = view_of(kf, &vlen);
+	ck_assert_msg(vlen == 0 || same(view, vlen, data, n),
+		      "call %ld failed: %zu bytes read, neither empty nor "
+		      "what was written",
+		      at, vlen);
+	ck_assert_int_eq(kfile_commit(kf), 0);
+	kfile_close(kf);
+	check_backing(view, vlen);
+	ck_assert_int_eq(count_temps(), 0);
+	free(view);
+	return fault_calls;
+}
+
+START_TEST(test_redirect_writes_in_place)
+{
+	uint8_t *data = pattern(4096 + 70000 * (size_t)_i, 5);
+	size_t n = 4096 + 70000 * (size_t)_i;
+	long total;
+
+	total = redirect_run(-1, false, data, n);
+	ck_assert_int_eq(th.replaces, 0);
+	check_backing(data, n);
+	redirect_run(-1, true, data, n);
+	ck_assert_int_eq(th.replaces, 1); /* the synced empty file is kept */
+	for (long at = 0; at < total; at++)
+		redirect_run(at, false, data, n);
+	fault_at = -1;
+	free(data);
+}
+END_TEST
+
 /* A file with several links is rewritten through a temporary and copied
  * back; a full disk must fail before the old inode changes. */
 START_TEST(test_copyback_full_disk_keeps_original)
@@ -1391,6 +1452,7 @@ static Suite *file_suite(void)
 	tcase_add_test(tc, test_v1_allowed_read_only);
 	tcase_add_test(tc, test_failed_write_retry_uses_fresh_iv);
 	tcase_add_test(tc, test_failed_new_file_left_readable);
+	tcase_add_loop_test(tc, test_redirect_writes_in_place, 0, 2);
 	tcase_add_test(tc, test_copyback_full_disk_keeps_original);
 	tcase_add_test(tc, test_copyback_failure_closes_temp_once);
 	tcase_add_loop_test(tc, test_faults_keep_nonces_and_files, 0, 6);
