@@ -23,9 +23,9 @@
 #                   on the disk under test, here the one holding /work)
 #   --tree DIR      the tree to untar (default /usr/include, ~8,900 entries)
 #   --kmsfs-args S  extra words for 'kmsfs mount' (e.g. "-o max_read=131072")
-#   --quick         smoke run: 1,000 small files, 200 appends, fsx -N 2000,
-#                   and unless given --size 32 and 1 round (numbers are not
-#                   meaningful)
+#   --quick         smoke run: 1,000 small files, 200 redirects and appends,
+#                   fsx -N 2000, and unless given --size 32 and 1 round
+#                   (numbers are not meaningful)
 #
 # Rows (ids for --only); "cold" means `sync; echo 3 >/proc/sys/vm/drop_caches`
 # just before, and every timed step starts after a sync:
@@ -43,6 +43,9 @@
 #   ls        ls -lR of that tree, cold (s)
 #   rm        rm -rf of it, then sync (s)
 #   small     tar x of 5,000 x 4 KiB files (50 directories), then sync (s)
+#   redirect  1,000 x 4 KiB files each written by the shell's `cmd >file`
+#             (bash's printf: create, dup2, close, write, close), then
+#             sync (s)
 #   append    2,000 x (4 KiB append + fsync) on one file (s)
 #   fsx       fsx -N 100000 -S 7 (s)
 # MB/s are 10^6 bytes per second.  The zero-filled file is fine for all three
@@ -62,10 +65,10 @@ die() { echo "bench.sh: $*" >&2; exit 1; }
 usage() { sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0" >&2; exit "${1:-2}"; }
 thou() { sed ':a;s/\B[0-9]\{3\}\>/,&/;ta' <<<"$1"; } # 5000 -> 5,000
 
-ALL_ROWS=(write read warm par randread untar ls rm small cpu append fsx)
+ALL_ROWS=(write read warm par randread untar ls rm small redirect cpu append fsx)
 ROUNDS=3 SIZE=512 JSON='' PARENT=/var/tmp TREE=/usr/include ONLY='' QUICK=''
 KMSFS_ARGS='' SET_ROUNDS='' SET_SIZE=''
-NSMALL=5000 NAPPEND=2000 FSX_OPS=100000
+NSMALL=5000 NREDIR=1000 NAPPEND=2000 FSX_OPS=100000
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--rounds) ROUNDS=${2:?} SET_ROUNDS=1; shift ;;
@@ -84,7 +87,7 @@ done
 if [[ -n $QUICK ]]; then
 	[[ -n $SET_ROUNDS ]] || ROUNDS=1
 	[[ -n $SET_SIZE ]] || SIZE=32
-	NSMALL=1000 NAPPEND=200 FSX_OPS=2000
+	NSMALL=1000 NREDIR=200 NAPPEND=200 FSX_OPS=2000
 fi
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "--rounds wants a positive integer"
 [[ $SIZE =~ ^[0-9]+$ && $SIZE -ge 4 ]] || die "--size wants MiB, at least 4"
@@ -233,6 +236,7 @@ row untar "untar $TREE (ENTRIES entries) + sync (s)" s lower
 row ls "ls -lR of it, cold (s)" s lower
 row rm "rm -rf of it + sync (s)" s lower
 row small "$(thou "$NSMALL") x 4 KiB files untarred + sync (s)" s lower
+row redirect "$(thou "$NREDIR") x 4 KiB files by the shell's cmd >file + sync (s)" s lower
 row cpu "daemon CPU per GiB written (s)" s lower
 row append "$(thou "$NAPPEND") x (4 KiB append + fsync) (s)" s lower
 row fsx "fsx -N $FSX_OPS -S 7 (s)" s lower
@@ -416,6 +420,21 @@ step_small() {
 	rm -rf "${2:?}/small"
 	return $r
 }
+redirect_sync() { # dir n
+	local data i
+	data=$(head -c 3072 /dev/zero | base64 -w0) # 4,096 bytes
+	mkdir "$1" || return 1
+	for ((i = 0; i < $2; i++)); do printf '%s' "$data" >"$1/f$i" || return 1; done
+	sync
+}
+step_redirect() {
+	local r
+	sync
+	timed redirect_sync "${2:?}/redirect" "$NREDIR"
+	r=$?
+	rm -rf "${2:?}/redirect"
+	return $r
+}
 step_append() {
 	sync
 	VAL=$("$PY" -c '
@@ -486,7 +505,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 			run "$(sel rm && echo rm || echo -)" step_rm "$s" "$round" || true
 		done
 	fi
-	for r in small append fsx; do
+	for r in small redirect append fsx; do
 		sel "$r" || continue
 		for s in "${SYSTEMS[@]}"; do run "$r" "step_$r" "$s" "$round" || true; done
 	done
