@@ -664,6 +664,7 @@ int kfile_write(struct kfile *kf, const uint8_t *buf, size_t len, uint64_t off)
 		return 0;
 	pthread_rwlock_wrlock(&kf->lock);
 	kfc_drop(&kf->cache); /* see file_cache.c */
+	kf->closers = kf->closers || kf->closed;
 	r = kf_write(kf, buf, len, off);
 	kf->times[1].tv_nsec = UTIME_OMIT; /* a write changes the mtime */
 	pthread_rwlock_unlock(&kf->lock);
@@ -710,7 +711,18 @@ int kfile_commit(struct kfile *kf)
 	pthread_rwlock_wrlock(&kf->lock);
 	kfc_drop(&kf->cache); /* see file_cache.c */
 	r = report(kf, kf_finish(kf));
+	kf->closed = kf->closed || (!kf->session && kf->size > 0);
 	keep_times(kf);
 	pthread_rwlock_unlock(&kf->lock);
 	return r;
+}
+
+bool kfile_closers(struct kfile *kf)
+{
+	bool c;
+
+	pthread_rwlock_rdlock(&kf->lock);
+	c = kf->closers;
+	pthread_rwlock_unlock(&kf->lock);
+	return c;
 }

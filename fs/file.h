@@ -121,6 +121,14 @@ int kfile_begin_new(struct kfile *kf);
  * being written when kmsfs stopped, or a write to it failed)? */
 bool kfile_unfinished(struct kfile *kf);
 
+/* Was the file written again after a kfile_commit that left data in it,
+ * while this kfile stayed open?  Then it is written between several
+ * closes of one open file (the shell's `{ a; b; } >file`, a writer that
+ * forks writers, a dup closed), and finishing it at each of them would
+ * rewrite all of it for the next writer: the caller should then
+ * checkpoint at a close (kfile_sync) and finish at the last one. */
+bool kfile_closers(struct kfile *kf);
+
 /* Times set on the open file (tv as for utimensat; UTIME_NOW and
  * UTIME_OMIT allowed), which the caller also sets on the backing file:
  * kept and set again after kmsfs's own later writes to the backing file

@@ -482,9 +482,13 @@ int inode_flush_file(struct kfs *fs, struct kinode *in,
 {
 	int r;
 
+	/* The last handle's close finishes the file, unless it is written
+	 * between several closes of that handle (see kfile_closers): the
+	 * release then does. */
 	pthread_mutex_lock(&in->lock);
-	r = in->nopen == 1 ? kind_file_commit(fs, in, f)
-			   : kind_file_sync(fs, in, f, false);
+	r = in->nopen == 1 && !kind_file_closers(f)
+		? kind_file_commit(fs, in, f)
+		: kind_file_sync(fs, in, f, false);
 	pthread_mutex_unlock(&in->lock);
 	return r;
 }

@@ -130,7 +130,11 @@ int inode_release_file(struct kfs *fs, struct kinode *in);
  * nothing kmsfs does to its directory (a journal removed, a temporary
  * renamed) happens after close(2) returns, where it would undo times a
  * copier sets on the directory next (cp -a, tar, rsync -a); with more,
- * it is checkpointed (kind_file_sync).  Errors as kind_file_commit. */
+ * or when the handle's file is written between several of its closes
+ * (kind_file_closers: `{ a; b; } >file`, where finishing at each close
+ * would make the next writer rewrite all of it), it is checkpointed
+ * (kind_file_sync) and the release finishes it.  Errors as
+ * kind_file_commit. */
 int inode_flush_file(struct kfs *fs, struct kinode *in,
 		     const struct kind_file *f);
 /* utimensat on a regular file's backing file (tv as utimensat's), and

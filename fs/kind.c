@@ -281,6 +281,11 @@ int kind_file_truncate(const struct kind_file *f, uint64_t size)
 		     : kfile_truncate(f->kf, size);
 }
 
+bool kind_file_closers(const struct kind_file *f)
+{
+	return f->kf && kfile_closers(f->kf);
+}
+
 uint64_t kind_file_size(const struct kind_file *f)
 {
 	return f->pf ? pfile_size(f->pf) : kfile_size(f->kf);

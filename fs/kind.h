@@ -91,6 +91,8 @@ int kind_file_commit(struct kfs *fs, struct kinode *in,
 		     const struct kind_file *f);
 int kind_file_sync(struct kfs *fs, struct kinode *in, const struct kind_file *f,
 		   bool durable);
+/* Written between several closes of one open file (kfile_closers)? */
+bool kind_file_closers(const struct kind_file *f);
 
 /* After a commit of the encrypted inode in: if it was new, store a
  * sibling checksum that shows SHA-256(its plaintext)[:4] as

@@ -1305,6 +1305,32 @@ START_TEST(test_redirect_writes_in_place)
 }
 END_TEST
 
+/* kfile_closers: written again after a commit that left data in it (the
+ * caller then checkpoints at a close and finishes at the last one); a
+ * commit of the empty new file (the shell's first close) does not count. */
+START_TEST(test_closers)
+{
+	uint8_t *data = pattern(100000, 9);
+	struct kfile *kf = open_kf(true);
+
+	ck_assert_int_eq(kfile_commit(kf), 0);
+	write_all(kf, data, 50000, 50000);
+	ck_assert(!kfile_closers(kf));
+	ck_assert_int_eq(kfile_commit(kf), 0);
+	ck_assert(!kfile_closers(kf));
+	ck_assert_int_eq(kfile_write(kf, data + 50000, 50000, 50000), 0);
+	ck_assert(kfile_closers(kf));
+	ck_assert_int_eq(kfile_sync(kf, false), 0);
+	ck_assert_int_eq(kfile_commit(kf), 0);
+	kfile_close(kf);
+	check_backing(data, 100000);
+	kf = open_kf(false);
+	ck_assert(!kfile_closers(kf));
+	kfile_close(kf);
+	free(data);
+}
+END_TEST
+
 /* A file with several links is rewritten through a temporary and copied
  * back; a full disk must fail before the old inode changes. */
 START_TEST(test_copyback_full_disk_keeps_original)
@@ -1453,6 +1479,7 @@ static Suite *file_suite(void)
 	tcase_add_test(tc, test_failed_write_retry_uses_fresh_iv);
 	tcase_add_test(tc, test_failed_new_file_left_readable);
 	tcase_add_loop_test(tc, test_redirect_writes_in_place, 0, 2);
+	tcase_add_test(tc, test_closers);
 	tcase_add_test(tc, test_copyback_full_disk_keeps_original);
 	tcase_add_test(tc, test_copyback_failure_closes_temp_once);
 	tcase_add_loop_test(tc, test_faults_keep_nonces_and_files, 0, 6);
