@@ -628,7 +628,10 @@ int kf_finish(struct kfile *kf)
 		return fail_session(kf, r);
 	journal_close(kf, false);
 	kf_forget_version(kf);
-	kf->reborn = kf->inplace && kf->wsize == 0 && !kf->jdurable;
+	/* Written in place from no bytes (not through a temporary), to no
+	 * bytes, never synced: see kf_begin. */
+	kf->reborn =
+	    kf->inplace && !kf->wrenamed && kf->wsize == 0 && !kf->jdurable;
 	memcpy(kf->iv, kf->wiv, CF_IV_SIZE);
 	kf->version = CF_V2;
 	kf->size = kf->wsize;

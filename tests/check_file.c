@@ -1305,6 +1305,30 @@ START_TEST(test_redirect_writes_in_place)
 }
 END_TEST
 
+/* A file that had data keeps its empty version when it is truncated to 0
+ * and closed: the next write goes through a temporary again. */
+START_TEST(test_emptied_file_not_reborn)
+{
+	uint8_t *data = pattern(5000, 7);
+	struct kfile *kf = open_kf(true);
+
+	write_all(kf, data, 5000, 5000);
+	ck_assert_int_eq(kfile_commit(kf), 0);
+	kfile_close(kf);
+	kf = open_kf(false);
+	th.replaces = 0;
+	ck_assert_int_eq(kfile_truncate(kf, 0), 0);
+	ck_assert_int_eq(kfile_commit(kf), 0);
+	ck_assert_int_eq(th.replaces, 1);
+	write_all(kf, data, 5000, 5000);
+	ck_assert_int_eq(kfile_commit(kf), 0);
+	ck_assert_int_eq(th.replaces, 2);
+	kfile_close(kf);
+	check_backing(data, 5000);
+	free(data);
+}
+END_TEST
+
 /* kfile_closers: written again after a commit that left data in it (the
  * caller then checkpoints at a close and finishes at the last one); a
  * commit of the empty new file (the shell's first close) does not count. */
@@ -1479,6 +1503,7 @@ static Suite *file_suite(void)
 	tcase_add_test(tc, test_failed_write_retry_uses_fresh_iv);
 	tcase_add_test(tc, test_failed_new_file_left_readable);
 	tcase_add_loop_test(tc, test_redirect_writes_in_place, 0, 2);
+	tcase_add_test(tc, test_emptied_file_not_reborn);
 	tcase_add_test(tc, test_closers);
 	tcase_add_test(tc, test_copyback_full_disk_keeps_original);
 	tcase_add_test(tc, test_copyback_failure_closes_temp_once);
