@@ -3,11 +3,12 @@
 # when it exits: the shell's `{ a; b; c; } >file`, or
 # `for db in ...; do pg_dump "$db"; done >all.sql`.  Each exit is a close
 # (FUSE flush) of a file that stays open.  Finishing the file at each of
-# them made the next writer rewrite all of it (a new inode per writer,
-# quadratic in the file's size; a new IV in the header after each
-# writer); now only the second writer rewrites what the first one wrote,
-# and the last close finishes the file.  The
-# content is exact through the mount and, after unmount, by crdb.py.
+# them made the next writer rewrite all of it (a new version, so a new IV
+# in the header, after each writer: quadratic in the file's size); now
+# only the second writer rewrites what the first one wrote, and the last
+# close finishes the file.  The IVs are counted, not inode numbers (a
+# freed inode's number comes back).  The content is exact through the
+# mount and, after unmount, by crdb.py.
 . "$(dirname "$0")/lib.sh"
 
 N=6
