@@ -664,7 +664,6 @@ int kfile_write(struct kfile *kf, const uint8_t *buf, size_t len, uint64_t off)
 		return 0;
 	pthread_rwlock_wrlock(&kf->lock);
 	kfc_drop(&kf->cache); /* see file_cache.c */
-	kf->closers = kf->closers || kf->closed;
 	r = kf_write(kf, buf, len, off);
 	kf->times[1].tv_nsec = UTIME_OMIT; /* a write changes the mtime */
 	pthread_rwlock_unlock(&kf->lock);
@@ -721,8 +720,10 @@ bool kfile_closers(struct kfile *kf)
 {
 	bool c;
 
+	/* A session open since such a commit: written (or truncated)
+	 * after it. */
 	pthread_rwlock_rdlock(&kf->lock);
-	c = kf->closers;
+	c = kf->closed && kf->session;
 	pthread_rwlock_unlock(&kf->lock);
 	return c;
 }

@@ -36,9 +36,8 @@ struct kfile {
 	char *label;
 	unsigned flags; /* KFILE_* */
 	bool writable;
-	bool failed;  /* a session failed: the last close does not retry */
-	bool closed;  /* kfile_commit left data in it, and it stays open */
-	bool closers; /* written after that: see kfile_closers */
+	bool failed; /* a session failed: the last close does not retry */
+	bool closed; /* kfile_commit left data in it, and it stays open */
 	int werr; /* error of a failed session, reported by the next commit */
 	struct timespec times[2]; /* set by the user (UTIME_OMIT: not) */
 
