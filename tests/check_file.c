@@ -1068,14 +1068,23 @@ static int count_temps(void)
 	return n;
 }
 
-/* One random operation on kf (model updated as if it succeeded); returns
- * kfile's result.  *op_out says which kind it was. */
 /* Longest write of the fault model, and its steps per run: longer writes
  * seal whole chunks in one run (file_write.c, seal_run) but make every
  * run of the model slower (test_faults_in_whole_chunk_runs). */
 static size_t fault_wmax = 100000;
 static int fault_steps = 24;
 
+/* Fail call number `at` (-1: none) with err from now on. */
+static void fault_arm(long at, int err)
+{
+	fault_at = at;
+	fault_calls = 0;
+	fault_fired = false;
+	fault_errno = err;
+}
+
+/* One random operation on kf (model updated as if it succeeded); returns
+ * kfile's result.  *op_out says which kind it was. */
 static int faulty_op(struct kfile **kf, uint8_t **model, size_t *len,
 		     unsigned *seed, unsigned *op_out)
 {
@@ -1152,10 +1161,7 @@ static long run_faulty(unsigned seed, long at, int err)
 	int r;
 
 	unlinkat(th.dirfd, th.name, 0);
-	fault_at = at;
-	fault_calls = 0;
-	fault_fired = false;
-	fault_errno = err;
+	fault_arm(at, err);
 	kf = open_kf(true);
 	hist_add(&h, model, 0);
 	for (int step = 0; step < fault_steps; step++) {
@@ -1257,10 +1263,7 @@ static long redirect_run(long at, bool synced, const uint8_t *data, size_t n)
 
 	unlinkat(th.dirfd, th.name, 0);
 	th.replaces = 0;
-	fault_at = at;
-	fault_calls = 0;
-	fault_fired = false;
-	fault_errno = EIO;
+	fault_arm(at, EIO);
 	kf = open_kf(true);
 	fault_counting = true;
 	r = kfile_commit(kf);
