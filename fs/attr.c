@@ -10,9 +10,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+
+#define XATTR_CAPS "security.capability"
 
 static void procpath(char *buf, size_t len, int fd)
 {
@@ -122,6 +125,8 @@ int attr_set(struct kfs *fs, struct kinode *in, const struct kind_file *f,
 		procpath(proc, sizeof(proc), fd);
 		if (chmod(proc, a->mode) < 0)
 			r = -errno;
+		else if (a->mode & (S_ISUID | S_ISGID))
+			atomic_store(&in->privs, true);
 		inode_fd_put(fs, in);
 	}
 	if (!r && (a->valid & (KATTR_UID | KATTR_GID)))
@@ -176,6 +181,68 @@ static int path_get(struct kinode *in, char *buf, size_t len)
 static void path_put(struct kinode *in)
 {
 	inode_fd_put(in->fs, in);
+}
+
+static bool member(gid_t gid, const gid_t *groups, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
+int attr_privs(struct kinode *in)
+{
+	char proc[64];
+	struct stat st;
+	int r = path_get(in, proc, sizeof(proc));
+
+	if (r)
+		return r;
+	if (stat(proc, &st) < 0)
+		r = -errno;
+	else if (st.st_mode & (S_ISUID | S_ISGID))
+		r = 1;
+	else if (getxattr(proc, XATTR_CAPS, NULL, 0) >= 0)
+		r = 1;
+	else if (errno != ENODATA && errno != ENOTSUP)
+		r = -errno;
+	path_put(in);
+	if (r > 0)
+		atomic_store(&in->privs, true);
+	return r;
+}
+
+int attr_kill_privs(struct kinode *in, uid_t uid, const gid_t *groups,
+		    size_t ngroups)
+{
+	char proc[64];
+	struct stat st;
+	mode_t kill = 0;
+	int r = path_get(in, proc, sizeof(proc));
+
+	if (r)
+		return r;
+	if (stat(proc, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	/* As setattr_should_drop_suidgid, uid 0 standing for CAP_FSETID. */
+	if (uid != 0) {
+		kill = st.st_mode & S_ISUID;
+		if ((st.st_mode & S_ISGID) &&
+		    ((st.st_mode & S_IXGRP) ||
+		     !member(st.st_gid, groups, ngroups)))
+			kill |= S_ISGID;
+	}
+	if (kill && chmod(proc, st.st_mode & 07777 & ~kill) < 0)
+		r = -errno;
+	else if (removexattr(proc, XATTR_CAPS) < 0 && errno != ENODATA &&
+		 errno != ENOTSUP)
+		r = -errno;
+out:
+	path_put(in);
+	return r;
 }
 
 int attr_access(struct kinode *in, int mask)
@@ -237,6 +304,8 @@ int attr_setxattr(struct kinode *in, const char *name, const void *val,
 		return r;
 	r = (int)neg_errno(setxattr(proc, name, val, size, flags));
 	path_put(in);
+	if (!r && !strcmp(name, XATTR_CAPS))
+		atomic_store(&in->privs, true);
 	return r;
 }
 

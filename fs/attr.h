@@ -14,6 +14,7 @@
 #ifndef KMSFS_ATTR_H
 #define KMSFS_ATTR_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
@@ -56,6 +57,19 @@ int attr_set(struct kfs *fs, struct kinode *in, const struct kind_file *f,
  * f as attr_set. */
 int attr_truncate(struct kfs *fs, struct kinode *in, const struct kind_file *f,
 		  uint64_t size);
+
+/* Writes that bypass the kernel's page cache (a write-only handle, see
+ * fs/ops_file.c) must do what the kernel does ahead of a cached write
+ * (file_remove_privs).  attr_privs: 1 if in carries a set-ID bit or file
+ * capabilities, 0 if not, -errno; it, a chmod setting a set-ID bit and a
+ * setxattr of capabilities set in->privs.  attr_kill_privs: remove the
+ * capabilities, and the set-ID bits a writer without CAP_FSETID loses:
+ * set-user-ID, and set-group-ID unless the group has no execute and the
+ * writer is in it (groups: its group and supplementary groups).  FUSE
+ * does not say whether the writer holds CAP_FSETID: uid 0 stands for it. */
+int attr_privs(struct kinode *in);
+int attr_kill_privs(struct kinode *in, uid_t uid, const gid_t *groups,
+		    size_t ngroups);
 
 /* readlink into buf (NUL-terminated).  -ENAMETOOLONG if it does not fit. */
 int attr_readlink(struct kinode *in, char *buf, size_t len);

@@ -87,6 +87,8 @@ struct kinode {
 	 * nothing valid): not found once no handle is open (ns.c sets it
 	 * under ns_lock, readers hold lock) */
 	atomic_bool removed;
+	/* may carry set-ID bits or file capabilities (fs/attr.h) */
+	atomic_bool privs;
 	struct kfile_host host;
 	int tmp_dirfd; /* directory of the temporary of a rewrite */
 	/* format version of the backing file, valid while its size and

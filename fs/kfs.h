@@ -36,6 +36,8 @@
 #include "keycache.h"
 #include "layout.h"
 
+struct fuse_session;
+
 struct kfs {
 	int rootfd;  /* O_PATH of the backing root */
 	int mountfd; /* O_RDONLY of it for open_by_handle_at; -1: no handles */
@@ -59,6 +61,7 @@ struct kfs {
 	size_t fd_cap;		   /* keep at most this many of them */
 	unsigned long fd_limit;	   /* RLIMIT_NOFILE at mount time */
 	long fd_log_at;		   /* when the limit was last logged (s) */
+	struct fuse_session *se;   /* for notifications (fs/ops_file.c) */
 	unsigned long fd_log_skip; /* failures not logged since */
 };
 

@@ -116,7 +116,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	/* The daemon writes as root, which never clears set-user-ID bits:
 	 * let the kernel clear them for the caller on write, truncate and
-	 * chown (it then sends a mode change). */
+	 * chown (it then sends a mode change), except on the writes of a
+	 * write-only handle (op_write in ops_file.c). */
 	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
 }
 

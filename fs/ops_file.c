@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,8 +45,19 @@ static int open_handle(struct kfs *fs, struct kinode *in,
 		free(h);
 		return r;
 	}
+	/* A write-only handle writes past the kernel's page cache
+	 * (FOPEN_DIRECT_IO): it cannot read, so it loses nothing, and the
+	 * kernel then neither copies each write into its cache nor asks for
+	 * security.capability ahead of each write (a round trip each) to
+	 * remove set-ID bits and capabilities (file_remove_privs).  A file
+	 * that has any keeps the cached path, where the kernel removes them
+	 * as on any filesystem; op_write removes those set while the
+	 * handle is open. */
+	if ((fi->flags & O_ACCMODE) == O_WRONLY && attr_privs(in) == 0)
+		h->direct = true;
 	fi->fh = (uintptr_t)h;
 	fi->keep_cache = h->f.keep_cache;
+	fi->direct_io = h->direct;
 	return 0;
 }
 
@@ -141,17 +153,40 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_buf(req, (const char *)buf, got);
 }
 
+static int kill_privs(fuse_req_t req, struct kinode *in)
+{
+	gid_t groups[65];
+	int n = fuse_req_getgroups(req, 64, groups + 1);
+
+	groups[0] = fuse_req_ctx(req)->gid;
+	/* unknown supplementary groups: the set-group-ID bit goes */
+	if (n < 0)
+		n = 0;
+	return attr_kill_privs(in, fuse_req_ctx(req)->uid, groups,
+			       (size_t)(n < 64 ? n : 64) + 1);
+}
+
 void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	      off_t off, struct fuse_file_info *fi)
 {
-	int r;
+	struct handle *h = hnd(fi);
+	int r = 0;
 
-	(void)ino;
-	if (!hnd(fi)->writable)
+	if (!h->writable)
 		r = -EBADF;
-	else
-		r = kind_file_write(&hnd(fi)->f, (const uint8_t *)buf, size,
+	/* privileges set since the open (attr_privs) */
+	else if (h->direct && atomic_load(&h->in->privs))
+		r = kill_privs(req, h->in);
+	if (!r)
+		r = kind_file_write(&h->f, (const uint8_t *)buf, size,
 				    (uint64_t)off);
+	/* Another handle, or a mapping that outlived its handle, may hold
+	 * pages of the range in the kernel's cache: drop them, as a local
+	 * filesystem does after an O_DIRECT write.  Not under any kmsfs
+	 * lock: the kernel may wait for a read of a page to finish. */
+	if (h->direct)
+		fuse_lowlevel_notify_inval_inode(
+		    kfs_of(req)->se, ino, r ? 0 : off, r ? 0 : (off_t)size);
 	if (r)
 		reply_err(req, r);
 	else

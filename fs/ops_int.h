@@ -24,6 +24,7 @@ struct handle {
 	struct kinode *in;
 	struct kind_file f; /* encrypted, plaintext or checksum */
 	bool writable;
+	bool direct; /* past the kernel's page cache (open_handle) */
 };
 
 struct kfs *kfs_of(fuse_req_t req);

@@ -128,6 +128,7 @@ int kfs_mount(const struct kfs_options *o)
 		status = 2;
 		goto out;
 	}
+	fs->se = se;
 	if (fuse_set_signal_handlers(se) ||
 	    fuse_session_mount(se, o->mountpoint)) {
 		log_err("cannot mount on %s", o->mountpoint);

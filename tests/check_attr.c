@@ -3,6 +3,8 @@
  * or by name) updates mtime and ctime at once, also when the size stays;
  * sizes past KFILE_MAX_SIZE fail with EFBIG and extensions that cannot
  * fit in the store fail with ENOSPC, both before anything is written.
+ * Set-ID bits and file capabilities are found and removed for writes
+ * that bypass the kernel's page cache as the kernel removes them.
  */
 #include <check.h>
 #include <errno.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -176,6 +179,90 @@ START_TEST(test_extension_beyond_free_space_enospc)
 }
 END_TEST
 
+static mode_t backing_mode(void)
+{
+	struct stat st;
+
+	ck_assert_int_eq(fstatat(t.chainfd, "f", &st, AT_SYMLINK_NOFOLLOW), 0);
+	return st.st_mode & 07777;
+}
+
+static void set_mode(mode_t mode)
+{
+	struct kattr a = {.valid = KATTR_MODE, .mode = mode};
+
+	ck_assert_int_eq(attr_set(t.fs, in, NULL, &a), 0);
+}
+
+START_TEST(test_privs_found_and_flagged)
+{
+	ck_assert_int_eq(attr_privs(in), 0);
+	ck_assert(!atomic_load(&in->privs));
+	set_mode(02644); /* set-group-ID without group execute counts */
+	ck_assert(atomic_load(&in->privs));
+	ck_assert_int_eq(attr_privs(in), 1);
+	set_mode(0644);
+	ck_assert_int_eq(attr_privs(in), 0);
+	set_mode(04755);
+	ck_assert_int_eq(attr_privs(in), 1);
+}
+END_TEST
+
+/* What a write by (uid, groups) leaves of mode; the file's group is the
+ * test's own. */
+static mode_t after_write(mode_t mode, uid_t uid, const gid_t *groups, size_t n)
+{
+	set_mode(mode);
+	ck_assert_int_eq(attr_kill_privs(in, uid, groups, n), 0);
+	return backing_mode();
+}
+
+START_TEST(test_kill_privs_as_the_kernel)
+{
+	gid_t mine = getegid(), other[] = {mine + 1, mine + 2};
+	gid_t with[] = {mine + 1, mine};
+
+	/* root stands for CAP_FSETID: keeps both */
+	ck_assert_uint_eq(after_write(06755, 0, other, 2), 06755);
+	ck_assert_uint_eq(after_write(04755, 1000, &mine, 1), 0755);
+	/* set-group-ID with group execute goes for any writer */
+	ck_assert_uint_eq(after_write(02775, 1000, &mine, 1), 0775);
+	/* without group execute only for a writer outside the group */
+	ck_assert_uint_eq(after_write(02764, 1000, with, 2), 02764);
+	ck_assert_uint_eq(after_write(02764, 1000, other, 2), 0764);
+	ck_assert_uint_eq(after_write(0644, 1000, other, 2), 0644);
+}
+END_TEST
+
+START_TEST(test_kill_privs_removes_capabilities)
+{
+	/* VFS_CAP_REVISION_2, cap_net_bind_service permitted */
+	static const uint32_t caps[5] = {0x02000000, 1u << 10, 0, 0, 0};
+	char proc[64];
+	int fd = openat(t.chainfd, "f", O_RDONLY);
+
+	ck_assert_int_ge(fd, 0);
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (fsetxattr(fd, "security.capability", caps, sizeof(caps), 0) < 0) {
+		fprintf(stderr, "SKIP capabilities: %s\n", strerror(errno));
+		close(fd);
+		return;
+	}
+	ck_assert_int_eq(attr_privs(in), 1);
+	/* also for root */
+	ck_assert_int_eq(attr_kill_privs(in, 0, NULL, 0), 0);
+	ck_assert_int_lt(fgetxattr(fd, "security.capability", NULL, 0), 0);
+	ck_assert_int_eq(errno, ENODATA);
+	ck_assert_int_eq(attr_privs(in), 0);
+	/* and through attr_setxattr, which flags the inode */
+	atomic_store(&in->privs, false);
+	ck_assert_int_eq(
+	    attr_setxattr(in, "security.capability", caps, sizeof(caps), 0), 0);
+	ck_assert(atomic_load(&in->privs));
+	close(fd);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("attr");
@@ -188,6 +275,9 @@ int main(void)
 	tcase_add_test(tc, test_empty_change_updates_ctime);
 	tcase_add_test(tc, test_huge_sizes_efbig);
 	tcase_add_test(tc, test_extension_beyond_free_space_enospc);
+	tcase_add_test(tc, test_privs_found_and_flagged);
+	tcase_add_test(tc, test_kill_privs_as_the_kernel);
+	tcase_add_test(tc, test_kill_privs_removes_capabilities);
 	suite_add_tcase(s, tc);
 	return tl_run(s);
 }
