@@ -60,13 +60,17 @@ int attr_truncate(struct kfs *fs, struct kinode *in, const struct kind_file *f,
 
 /* Writes that bypass the kernel's page cache (a write-only handle, see
  * fs/ops_file.c) must do what the kernel does ahead of a cached write
- * (file_remove_privs).  attr_privs: 1 if in carries a set-ID bit or file
- * capabilities, 0 if not, -errno; it, a chmod setting a set-ID bit and a
- * setxattr of capabilities set in->privs.  attr_kill_privs: remove the
- * capabilities, and the set-ID bits a writer without CAP_FSETID loses:
- * set-user-ID, and set-group-ID unless the group has no execute and the
- * writer is in it (groups: its group and supplementary groups).  FUSE
- * does not say whether the writer holds CAP_FSETID: uid 0 stands for it. */
+ * (file_remove_privs).
+ *
+ * attr_privs: 1 if in carries a set-ID bit or file capabilities, 0 if
+ * not, -errno.  in->privs is set when it answers 1, and by a chmod that
+ * sets a set-ID bit or a setxattr of capabilities.
+ *
+ * attr_kill_privs: remove the file capabilities, and the set-ID bits a
+ * writer without CAP_FSETID loses: set-user-ID, and set-group-ID unless
+ * the group has no execute and the writer is in it (groups: its group
+ * and supplementary groups).  FUSE does not say whether the writer holds
+ * CAP_FSETID: uid 0 stands for it. */
 int attr_privs(struct kinode *in);
 int attr_kill_privs(struct kinode *in, uid_t uid, const gid_t *groups,
 		    size_t ngroups);
