@@ -61,8 +61,10 @@ struct kfs {
 	size_t fd_cap;		   /* keep at most this many of them */
 	unsigned long fd_limit;	   /* RLIMIT_NOFILE at mount time */
 	long fd_log_at;		   /* when the limit was last logged (s) */
-	struct fuse_session *se;   /* for notifications (fs/ops_file.c) */
 	unsigned long fd_log_skip; /* failures not logged since */
+
+	struct fuse_session *se; /* for notifications (fs/ops_file.c) */
+	bool write_direct;	 /* write-only handles bypass the page cache */
 };
 
 /* Open the backing directory and set up the table and key cache.

@@ -52,8 +52,11 @@ static int open_handle(struct kfs *fs, struct kinode *in,
 	 * remove set-ID bits and capabilities (file_remove_privs).  A file
 	 * that has any keeps the cached path, where the kernel removes them
 	 * as on any filesystem; op_write removes those set while the
-	 * handle is open. */
-	if ((fi->flags & O_ACCMODE) == O_WRONLY && attr_privs(in) == 0)
+	 * handle is open.  Not when single-threaded: op_write's page
+	 * invalidation may wait for a read that only another thread can
+	 * serve. */
+	if (fs->write_direct && (fi->flags & O_ACCMODE) == O_WRONLY &&
+	    attr_privs(in) == 0)
 		h->direct = true;
 	fi->fh = (uintptr_t)h;
 	fi->keep_cache = h->f.keep_cache;
@@ -182,8 +185,10 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 				    (uint64_t)off);
 	/* Another handle, or a mapping that outlived its handle, may hold
 	 * pages of the range in the kernel's cache: drop them, as a local
-	 * filesystem does after an O_DIRECT write.  Not under any kmsfs
-	 * lock: the kernel may wait for a read of a page to finish. */
+	 * filesystem does after an O_DIRECT write (Linux 6.6 and later also
+	 * drop them before it; a read between the two may cache old bytes
+	 * again).  Not under any kmsfs lock: the kernel waits for pages
+	 * under a read, which another thread serves (see open_handle). */
 	if (h->direct)
 		fuse_lowlevel_notify_inval_inode(
 		    kfs_of(req)->se, ino, r ? 0 : off, r ? 0 : (off_t)size);

@@ -11,6 +11,8 @@
 #    system, also when they were set while the writer had the file open
 #    (the same script runs on a plain directory and on the mount, and
 #    must print the same lines);
+#  - a reader and a writer of one file at once never hang the daemon,
+#    multi-threaded or single-threaded (-s);
 #  - the bytes are exact through the mount and by crdb.py.
 . "$(dirname "$0")/lib.sh"
 
@@ -131,7 +133,40 @@ note "plain directory: $(tr '\n' ';' <"$T/privs.plain")"
 diff "$T/privs.plain" "$T/privs.kmsfs" >&2 ||
 	fail "set-ID bits or capabilities after a write differ from a plain directory"
 
+# 4. A reader and a write-only writer of one file at once, the daemon
+# multi-threaded and then single-threaded (-s): both finish.  The page
+# invalidation after a write through a write-only handle waits for a
+# read of those pages in flight; a single-threaded daemon would serve
+# that read only after the write, and hung there until -s kept the
+# cached path.  A hang is cut by aborting the FUSE connection.
+race() { # MNT
+	local m=$1 conn r w
+	conn=$(mountpoint -d "$m" | cut -d: -f2)
+	cp "$T/v1" "$m/c1/race"
+	(for _ in $(seq 400); do cat "$m/c1/race" >/dev/null || exit 1; done) &
+	r=$!
+	(for _ in $(seq 100); do
+		dd if="$T/v1" of="$m/c1/race" bs=64k conv=notrunc status=none || exit 1
+	done) &
+	w=$!
+	if ! WAIT_SECS=60 wait_for _dead "$w"; then
+		mountpoint -q /sys/fs/fuse/connections ||
+			mount -t fusectl none /sys/fs/fuse/connections
+		echo 1 >"/sys/fs/fuse/connections/$conn/abort"
+		fail "a write-only writer and a reader of one file hung ($2)"
+	fi
+	wait "$w" || fail "the writer failed ($2)"
+	kill "$r" 2>/dev/null || true
+	wait "$r" 2>/dev/null || true
+	assert_cmp "$m/c1/race" "$T/v1" "the file written during reads ($2)"
+}
+race "$MNT" "multi-threaded daemon"
 kumount "$MNT"
+mkdir "$T/mnt-s"
+kmount "$STORE" "$T/mnt-s" -s
+race "$T/mnt-s" "single-threaded daemon"
+kumount "$T/mnt-s"
+
 crdb decrypt --passphrase-file "$PASS" --encinfo "$STORE/c1/ENCRYPTION-INFO" \
 	"$STORE/c1/small" -o "$T/dec" || fail "c1/small does not decrypt (crdb.py)"
 assert_cmp "$T/dec" "$T/data" "c1/small decrypted by crdb.py"
