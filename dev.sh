@@ -22,7 +22,7 @@ ROOT=$PWD
 PACKAGES=(autoconf automake libtool pkg-config make gcc libfuse3-dev fuse3
 	libssl-dev libcurl4-openssl-dev libconfig-dev libjson-c-dev check rsync
 	gocryptfs attr xxd python3-cryptography python3-boto3 python3-botocore
-	python3-google-auth python3-azure valgrind clang-format xfslibs-dev perl)
+	python3-google-auth python3-azure valgrind clang-format xfslibs-dev perl strace)
 
 say() { printf '\n== %s\n' "$*"; }
 die() { echo "dev.sh: $*" >&2; exit 1; }

@@ -34,7 +34,7 @@ static int set_size(struct kfs *fs, struct kinode *in,
 		return in->type == S_IFDIR ? -EISDIR : -EINVAL;
 	if (f)
 		return kind_file_truncate(f, size);
-	r = inode_open_file(fs, in, O_RDWR, false, &own);
+	r = inode_open_file(fs, in, O_RDWR, false, NULL, &own);
 	if (r)
 		return r;
 	r = kind_file_truncate(&own, size);

@@ -642,18 +642,24 @@ void kfile_set_times(struct kfile *kf, const struct timespec tv[2])
 		if (tv[i].tv_nsec != UTIME_OMIT)
 			kf->times[i] = tv[i].tv_nsec == UTIME_NOW ? now : tv[i];
 	}
+	kf->stamped = false;
 	pthread_rwlock_unlock(&kf->lock);
 }
 
-/* The user's times again, after kmsfs wrote to the backing file. */
+/* The user's times again, after kmsfs wrote to the backing file: once
+ * (a flush and the release after it commit twice).  kf->stamped is
+ * cleared by whatever may write it: a write, a truncation, a commit or
+ * sync with a session open, kf_begin. */
 static void keep_times(struct kfile *kf)
 {
-	if (kf->times[0].tv_nsec == UTIME_OMIT &&
-	    kf->times[1].tv_nsec == UTIME_OMIT)
+	if (kf->stamped || (kf->times[0].tv_nsec == UTIME_OMIT &&
+			    kf->times[1].tv_nsec == UTIME_OMIT))
 		return;
 	if (futimens(kf->fd, kf->times) < 0)
 		log_warn("%s: could not keep the times set on it: %s",
 			 kf->label, strerror(errno));
+	else
+		kf->stamped = true;
 }
 
 int kfile_write(struct kfile *kf, const uint8_t *buf, size_t len, uint64_t off)
@@ -666,6 +672,7 @@ int kfile_write(struct kfile *kf, const uint8_t *buf, size_t len, uint64_t off)
 	kfc_drop(&kf->cache); /* see file_cache.c */
 	r = kf_write(kf, buf, len, off);
 	kf->times[1].tv_nsec = UTIME_OMIT; /* a write changes the mtime */
+	kf->stamped = false;
 	pthread_rwlock_unlock(&kf->lock);
 	return r;
 }
@@ -678,6 +685,7 @@ int kfile_truncate(struct kfile *kf, uint64_t size)
 	kfc_drop(&kf->cache); /* see file_cache.c */
 	r = kf_truncate(kf, size);
 	kf->times[1].tv_nsec = UTIME_OMIT;
+	kf->stamped = false;
 	pthread_rwlock_unlock(&kf->lock);
 	return r;
 }
@@ -697,6 +705,7 @@ int kfile_sync(struct kfile *kf, bool durable)
 
 	pthread_rwlock_wrlock(&kf->lock);
 	kfc_drop(&kf->cache); /* see file_cache.c */
+	kf->stamped = kf->stamped && !kf->session;
 	r = report(kf, kf_checkpoint(kf, durable));
 	keep_times(kf);
 	pthread_rwlock_unlock(&kf->lock);
@@ -709,6 +718,7 @@ int kfile_commit(struct kfile *kf)
 
 	pthread_rwlock_wrlock(&kf->lock);
 	kfc_drop(&kf->cache); /* see file_cache.c */
+	kf->stamped = kf->stamped && !kf->session;
 	r = report(kf, kf_finish(kf));
 	kf->closed = kf->closed || (!kf->session && kf->size > 0);
 	keep_times(kf);

@@ -40,6 +40,7 @@ struct kfile {
 	bool closed; /* kfile_commit left data in it, and it stays open */
 	int werr; /* error of a failed session, reported by the next commit */
 	struct timespec times[2]; /* set by the user (UTIME_OMIT: not) */
+	bool stamped; /* times put back since kmsfs last wrote (keep_times) */
 
 	/* committed version: what the backing file fd holds */
 	int fd;

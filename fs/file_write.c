@@ -186,6 +186,7 @@ int kf_begin(struct kfile *kf)
 		r = cf_iv_random(kf->wiv);
 	if (r)
 		return r;
+	kf->stamped = false; /* every write of the backing file follows */
 	/* In place: only a file with no bytes at all, or one a close made
 	 * an empty file since it had none (kf->reborn): the shell's
 	 * `cmd >file` closes the created fd once before the first write.

@@ -369,8 +369,25 @@ static int reopen(struct kfs *fs, struct kinode *in, bool writable)
 	return inode_reopen(fs, in, writable ? O_RDWR : O_RDONLY);
 }
 
+/* The fd the create left open (ns_create), taken from *datafd when it is
+ * in's backing file; else a fresh open of in. */
+static int data_fd(struct kfs *fs, struct kinode *in, bool writable,
+		   int *datafd)
+{
+	struct stat st;
+	int fd;
+
+	if (!writable || !datafd || *datafd < 0 || fstat(*datafd, &st) < 0 ||
+	    st.st_dev != in->dev || st.st_ino != in->ino)
+		return reopen(fs, in, writable);
+	fd = *datafd;
+	*datafd = -1;
+	return fd;
+}
+
 /* in->lock held. */
-static int attach(struct kfs *fs, struct kinode *in, bool writable, bool fresh)
+static int attach(struct kfs *fs, struct kinode *in, bool writable, bool fresh,
+		  int *datafd)
 {
 	const struct cf_key *key;
 	char label[512];
@@ -398,7 +415,7 @@ static int attach(struct kfs *fs, struct kinode *in, bool writable, bool fresh)
 		kfile_set_writable_fd(in->kf, fd);
 		return 0;
 	}
-	fd = reopen(fs, in, writable);
+	fd = data_fd(fs, in, writable, datafd);
 	if (fd < 0)
 		return fd;
 	ns_label(fs, in, label, sizeof(label));
@@ -415,7 +432,7 @@ static int attach(struct kfs *fs, struct kinode *in, bool writable, bool fresh)
 }
 
 int inode_open_file(struct kfs *fs, struct kinode *in, int flags, bool fresh,
-		    struct kind_file *out)
+		    int *datafd, struct kind_file *out)
 {
 	bool writable = (flags & O_ACCMODE) != O_RDONLY;
 	bool first;
@@ -433,7 +450,7 @@ int inode_open_file(struct kfs *fs, struct kinode *in, int flags, bool fresh,
 		goto out;
 	r = 0;
 	if (!kind_file_ready(in, writable))
-		r = attach(fs, in, writable, fresh);
+		r = attach(fs, in, writable, fresh, datafd);
 	if (r) {
 		if (first)
 			inode_fd_put(fs, in);

@@ -123,9 +123,11 @@ struct kinode *inode_find(struct kfs *fs, dev_t dev, ino_t ino);
  * comes with a writable open (writes, truncation by name, failed
  * sessions that fall back to the committed version), which makes the
  * next read-only open drop the kernel's cache; only a read-only open
- * while no writer has joined the file's kfile marks it valid again. */
+ * while no writer has joined the file's kfile marks it valid again.
+ * datafd (may be NULL): a writable fd of the file that ns_create left
+ * open; taken (set to -1) when it serves as the new kfile's. */
 int inode_open_file(struct kfs *fs, struct kinode *in, int flags, bool fresh,
-		    struct kind_file *out);
+		    int *datafd, struct kind_file *out);
 int inode_release_file(struct kfs *fs, struct kinode *in);
 /* A writer's close(2) (FUSE flush) of f, an open file of in: with one
  * handle open (the usual last close) the file is finished now, so that

@@ -234,26 +234,32 @@ static int start_chain(struct kfs *fs, struct kinode *parent, const char *name)
 
 /* --- making names ------------------------------------------------------- */
 
-/* Hand the new entry name in dirfd to its creator (see struct kcred in
- * ns.h).  chown clears the set-user-ID and set-group-ID bits of a
- * non-directory even when root calls it, so they are put back: mode is
- * what the kernel asked for, already stripped per the creator's rights.
- * A failure is not the creator's fault: warn once, keep the entry.
+/* Hand the new entry name in dirfd, open as fd when fd >= 0, to its
+ * creator (see struct kcred in ns.h).  chown clears the set-user-ID and
+ * set-group-ID bits of a non-directory even when root calls it, so they are put
+ * back: mode is what the kernel asked for, already stripped per the creator's
+ * rights. A failure is not the creator's fault: warn once, keep the entry.
  * ns_lock held. */
-static void give_to(int dirfd, const char *name, mode_t mode,
+static void give_to(int dirfd, const char *name, int fd, mode_t mode,
 		    const struct kcred *who)
 {
 	static bool warned;
 	struct stat dir, st;
 	gid_t gid;
+	int r;
 
-	if (!who || fstat(dirfd, &dir) < 0 ||
-	    fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+	if (!who)
+		return;
+	r = fd >= 0 ? fstat(fd, &st)
+		    : fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW);
+	if (r < 0 || fstat(dirfd, &dir) < 0)
 		return;
 	gid = dir.st_mode & S_ISGID ? dir.st_gid : who->gid;
 	if (st.st_uid == who->uid && st.st_gid == gid)
 		return;
-	if (fchownat(dirfd, name, who->uid, gid, AT_SYMLINK_NOFOLLOW) < 0) {
+	r = fd >= 0 ? fchown(fd, who->uid, gid)
+		    : fchownat(dirfd, name, who->uid, gid, AT_SYMLINK_NOFOLLOW);
+	if (r < 0) {
 		if (!warned)
 			log_warn("cannot give new entries to their creator "
 				 "(uid %u): %s; they stay the daemon's",
@@ -261,8 +267,12 @@ static void give_to(int dirfd, const char *name, mode_t mode,
 		warned = true;
 		return;
 	}
-	if (!S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode) &&
-	    (mode & (S_ISUID | S_ISGID)))
+	if (S_ISDIR(st.st_mode) || S_ISLNK(st.st_mode) ||
+	    !(mode & (S_ISUID | S_ISGID)))
+		return;
+	if (fd >= 0)
+		(void)fchmod(fd, mode & 07777);
+	else
 		(void)fchmodat(dirfd, name, mode & 07777, AT_SYMLINK_NOFOLLOW);
 }
 
@@ -285,25 +295,33 @@ static int empty_ciphertext(struct kfs *fs, struct kinode *parent,
 }
 
 /* Create name as a new regular file (O_EXCL), with content when buf is
- * not NULL, and hand it to who.  -EEXIST when it exists.  ns_lock held. */
+ * not NULL, and hand it to who.  -EEXIST when it exists.  With keep, the
+ * file stays open for reading and writing in *keep (a handle's data fd:
+ * no second open of the name).  ns_lock held. */
 static int new_file(struct kfs *fs, int dirfd, const char *name, mode_t mode,
-		    const struct kcred *who, const uint8_t *buf, size_t len)
+		    const struct kcred *who, const uint8_t *buf, size_t len,
+		    int *keep)
 {
+	/* O_NOATIME as inode_reopen asks it: the creator owns the file. */
+	int acc = keep ? O_RDWR | O_NOATIME : O_WRONLY;
 	int fd, r = 0;
 
-	fd = inode_openat(fs, dirfd, name,
-			  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
+	fd = inode_openat(fs, dirfd, name, acc | O_CREAT | O_EXCL | O_NOFOLLOW,
 			  mode & 07777);
 	if (fd < 0)
 		return fd;
 	if (buf)
 		r = fdio_write_all(fd, buf, len, 0);
+	if (!r)
+		give_to(dirfd, name, fd, mode, who);
+	if (keep && !r) {
+		*keep = fd;
+		return 0;
+	}
 	if (close(fd) < 0 && !r)
 		r = -errno;
 	if (r)
 		unlinkat(dirfd, name, 0);
-	else
-		give_to(dirfd, name, mode, who);
 	return r;
 }
 
@@ -332,11 +350,11 @@ int ns_mknod(struct kfs *fs, struct kinode *parent, const char *name,
 	if (S_ISREG(mode)) {
 		/* a file stored as it is starts with no bytes */
 		r = new_file(fs, pfd, name, mode, who, enc ? buf : NULL,
-			     sizeof(buf));
+			     sizeof(buf), NULL);
 	} else {
 		r = mknodat(pfd, name, mode, rdev) < 0 ? -errno : 0;
 		if (!r)
-			give_to(pfd, name, mode, who);
+			give_to(pfd, name, -1, mode, who);
 	}
 	pthread_mutex_unlock(&fs->ns_lock);
 	inode_fd_put(fs, parent);
@@ -345,7 +363,7 @@ int ns_mknod(struct kfs *fs, struct kinode *parent, const char *name,
 
 int ns_create(struct kfs *fs, struct kinode *parent, const char *name,
 	      mode_t mode, int flags, const struct kcred *who,
-	      bool *created_out)
+	      bool *created_out, int *datafd)
 {
 	uint8_t buf[CF_HEADER_SIZE + CF_TAG_SIZE];
 	bool enc = kind_at(fs, parent, name) == LAYOUT_ENCRYPTED;
@@ -370,7 +388,7 @@ int ns_create(struct kfs *fs, struct kinode *parent, const char *name,
 		return pfd;
 	pthread_mutex_lock(&fs->ns_lock);
 	r = new_file(fs, pfd, name, mode, who, enc && readonly ? buf : NULL,
-		     sizeof(buf));
+		     sizeof(buf), enc && !readonly ? datafd : NULL);
 	if (r == -EEXIST && !(flags & O_EXCL)) {
 		/* Made meanwhile by someone else: open that one. */
 		r = fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno
@@ -419,7 +437,7 @@ int ns_mkdir(struct kfs *fs, struct kinode *parent, const char *name,
 	pthread_mutex_lock(&fs->ns_lock);
 	r = mkdirat(pfd, name, mode) < 0 ? -errno : 0;
 	if (!r)
-		give_to(pfd, name, mode, who);
+		give_to(pfd, name, -1, mode, who);
 	pthread_mutex_unlock(&fs->ns_lock);
 	inode_fd_put(fs, parent);
 	return r ? r : start_chain(fs, parent, name);
@@ -438,7 +456,7 @@ int ns_symlink(struct kfs *fs, struct kinode *parent, const char *name,
 	pthread_mutex_lock(&fs->ns_lock);
 	r = symlinkat(target, pfd, name) < 0 ? -errno : 0;
 	if (!r)
-		give_to(pfd, name, 0, who);
+		give_to(pfd, name, -1, 0, who);
 	pthread_mutex_unlock(&fs->ns_lock);
 	inode_fd_put(fs, parent);
 	return r;

@@ -55,10 +55,13 @@ int ns_mknod(struct kfs *fs, struct kinode *parent, const char *name,
  * ciphertext now (no write session will ever give it one), a writable
  * one is left empty for the session of its first writer (written in
  * place).  *created_out: whether this call made the file; if the open
- * that follows fails, ns_create_undo removes it again. */
+ * that follows fails, ns_create_undo removes it again.  datafd (may be
+ * NULL): an encrypted file made for writing stays open, for reading and
+ * writing, in *datafd (else it is left alone), for the open that follows
+ * (inode_open_file), which spares a second open of it. */
 int ns_create(struct kfs *fs, struct kinode *parent, const char *name,
 	      mode_t mode, int flags, const struct kcred *who,
-	      bool *created_out);
+	      bool *created_out, int *datafd);
 /* Remove name in parent again after a failed create, if it still is the
  * file that ns_create made (in: its inode, or NULL when the lookup
  * failed: then whatever regular file has the name). */

@@ -23,8 +23,12 @@
 
 /* --- regular files ---------------------------------------------------- */
 
+/* made: the attributes of the file when this open's create made it (it
+ * is empty, with no capabilities), else NULL; datafd: see
+ * inode_open_file. */
 static int open_handle(struct kfs *fs, struct kinode *in,
-		       struct fuse_file_info *fi, bool fresh)
+		       struct fuse_file_info *fi, const struct stat *made,
+		       int *datafd)
 {
 	struct handle *h = calloc(1, sizeof(*h));
 	int r;
@@ -33,12 +37,12 @@ static int open_handle(struct kfs *fs, struct kinode *in,
 		return -ENOMEM;
 	h->in = in;
 	h->writable = (fi->flags & O_ACCMODE) != O_RDONLY;
-	r = inode_open_file(fs, in, fi->flags, fresh, &h->f);
+	r = inode_open_file(fs, in, fi->flags, made != NULL, datafd, &h->f);
 	if (r) {
 		free(h);
 		return r;
 	}
-	if (h->writable && (fi->flags & O_TRUNC))
+	if (h->writable && (fi->flags & O_TRUNC) && !made)
 		r = attr_truncate(fs, in, &h->f, 0);
 	if (r) {
 		inode_release_file(fs, in);
@@ -56,7 +60,8 @@ static int open_handle(struct kfs *fs, struct kinode *in,
 	 * invalidation may wait for a read that only another thread can
 	 * serve. */
 	if (fs->write_direct && (fi->flags & O_ACCMODE) == O_WRONLY &&
-	    attr_privs(in) == 0)
+	    ((made && !(made->st_mode & (S_ISUID | S_ISGID))) ||
+	     attr_privs(in) == 0))
 		h->direct = true;
 	fi->fh = (uintptr_t)h;
 	fi->keep_cache = h->f.keep_cache;
@@ -81,7 +86,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (in->type != S_IFREG)
 		r = -EINVAL;
 	else
-		r = open_handle(kfs_of(req), in, fi, false);
+		r = open_handle(kfs_of(req), in, fi, NULL, NULL);
 	if (r)
 		reply_err(req, r);
 	else
@@ -96,10 +101,10 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	struct fuse_entry_param e;
 	struct kcred who;
 	bool created;
-	int r;
+	int r, datafd = -1;
 
 	req_cred(req, &who);
-	r = ns_create(fs, dir, name, mode, fi->flags, &who, &created);
+	r = ns_create(fs, dir, name, mode, fi->flags, &who, &created, &datafd);
 	if (r) {
 		reply_err(req, r);
 		return;
@@ -107,13 +112,16 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	r = do_lookup(req, parent, name, &e);
 	if (!r) {
 		in = node(req, e.ino);
-		r = open_handle(fs, in, fi, created);
+		r = open_handle(fs, in, fi, created ? &e.attr : NULL, &datafd);
 	}
-	/* A file this call made is as the lookup saw it, unless O_TRUNC set
-	 * its times; but it is empty: the lookup found an empty backing file,
-	 * which an encrypted file shows as 1 byte (damaged) until it is
-	 * finished, and the kernel keeps the size it is told here. */
-	if (!r && (!created || (fi->flags & O_TRUNC))) {
+	if (datafd >= 0)
+		close(datafd);
+	/* A file this call made is as the lookup saw it (O_TRUNC has nothing
+	 * to cut and its times are those of its making); but it is empty:
+	 * the lookup found an empty backing file, which an encrypted file
+	 * shows as 1 byte (damaged) until it is finished, and the kernel
+	 * keeps the size it is told here. */
+	if (!r && !created) {
 		r = inode_stat(fs, in, &e.attr);
 		if (r)
 			close_handle(fs, fi);

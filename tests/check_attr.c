@@ -37,9 +37,10 @@ static void setup(void)
 
 	tl_kfs_init(&t);
 	ck_assert_int_eq(
-	    ns_create(t.fs, t.chain, "f", 0644, O_RDWR, NULL, &created), 0);
+	    ns_create(t.fs, t.chain, "f", 0644, O_RDWR, NULL, &created, NULL),
+	    0);
 	ck_assert_int_eq(inode_lookup(t.fs, t.chain, "f", &st, &in), 0);
-	ck_assert_int_eq(inode_open_file(t.fs, in, O_RDWR, true, &f), 0);
+	ck_assert_int_eq(inode_open_file(t.fs, in, O_RDWR, true, NULL, &f), 0);
 	kf = f.kf;
 	ck_assert_int_eq(kfile_write(kf, data, sizeof(data), 0), 0);
 	ck_assert_int_eq(kfile_commit(kf), 0);

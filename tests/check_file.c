@@ -944,6 +944,42 @@ START_TEST(test_times_survive_close)
 }
 END_TEST
 
+/* The times are put back once after kmsfs's writes, not at every
+ * commit: a flush and the release after it commit twice, and a second
+ * futimens there was a syscall per file for nothing.  A write arms it
+ * again. */
+START_TEST(test_times_once)
+{
+	const struct timespec tv[2] = {{1000000000, 5}, {1000000001, 7}};
+	const struct timespec other[2] = {{1200000000, 0}, {1200000001, 0}};
+	uint8_t *data = pattern(1000, 9);
+	struct kfile *kf = open_kf(true);
+	struct stat st;
+
+	write_all(kf, data, 1000, 1000);
+	kfile_set_times(kf, tv);
+	ck_assert_int_eq(kfile_commit(kf), 0);
+	ck_assert_int_eq(fstatat(th.dirfd, "f", &st, 0), 0);
+	ck_assert(st.st_mtim.tv_sec == 1000000001 && st.st_mtim.tv_nsec == 7);
+	/* nothing written since: neither a commit nor a sync sets them */
+	ck_assert_int_eq(utimensat(th.dirfd, "f", other, 0), 0);
+	ck_assert_int_eq(kfile_commit(kf), 0);
+	ck_assert_int_eq(kfile_sync(kf, true), 0);
+	ck_assert_int_eq(fstatat(th.dirfd, "f", &st, 0), 0);
+	ck_assert_int_eq(st.st_mtim.tv_sec, 1200000001);
+	ck_assert_int_eq(st.st_atim.tv_sec, 1200000000);
+	/* a write: the commit puts the atime back (the mtime is the
+	 * write's) */
+	ck_assert_int_eq(kfile_write(kf, data, 10, 5), 0);
+	ck_assert_int_eq(kfile_commit(kf), 0);
+	ck_assert_int_eq(fstatat(th.dirfd, "f", &st, 0), 0);
+	ck_assert(st.st_atim.tv_sec == 1000000000 && st.st_atim.tv_nsec == 5);
+	ck_assert_int_gt(st.st_mtim.tv_sec, 1200000001);
+	kfile_close(kf);
+	free(data);
+}
+END_TEST
+
 /* A v1 file (one GCM message under the header's IV) of data[0..len). */
 static void write_v1(const char *name, const uint8_t *data, size_t len)
 {
@@ -1501,6 +1537,7 @@ static Suite *file_suite(void)
 	tcase_add_test(tc, test_plaintext_file_refused_but_replaceable);
 	tcase_add_test(tc, test_readonly_refuses_writes);
 	tcase_add_test(tc, test_times_survive_close);
+	tcase_add_test(tc, test_times_once);
 	tcase_add_test(tc, test_damaged_files_eio);
 	tcase_add_test(tc, test_v1_allowed_read_only);
 	tcase_add_test(tc, test_failed_write_retry_uses_fresh_iv);

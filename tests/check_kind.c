@@ -83,10 +83,10 @@ static void put(struct kinode *d, const char *name, const void *data,
 	struct kinode *in;
 	bool created;
 
-	ck_assert_int_eq(ns_create(fs, d, name, 0644, O_RDWR, NULL, &created),
-			 0);
+	ck_assert_int_eq(
+	    ns_create(fs, d, name, 0644, O_RDWR, NULL, &created, NULL), 0);
 	in = lk(d, name);
-	ck_assert_int_eq(inode_open_file(fs, in, O_RDWR, false, &f), 0);
+	ck_assert_int_eq(inode_open_file(fs, in, O_RDWR, false, NULL, &f), 0);
 	ck_assert_int_eq(kind_file_truncate(&f, 0), 0);
 	ck_assert_int_eq(kind_file_write(&f, data, len, 0), 0);
 	ck_assert_int_eq(kind_file_sync(fs, in, &f, false), 0);
@@ -111,7 +111,7 @@ static size_t get(struct kinode *d, const char *name, uint8_t *buf, size_t cap)
 	struct kind_file f;
 	size_t got;
 
-	ck_assert_int_eq(inode_open_file(fs, in, O_RDONLY, false, &f), 0);
+	ck_assert_int_eq(inode_open_file(fs, in, O_RDONLY, false, NULL, &f), 0);
 	ck_assert_int_eq(kind_file_read(&f, buf, cap, 0, &got), 0);
 	ck_assert_int_eq(inode_release_file(fs, in), 0);
 	return got;
@@ -250,7 +250,7 @@ START_TEST(test_rewrites)
 			      sizeof(manifest));
 	/* rewritten in place (a re-encryption renamed over it) */
 	in = lk(full, "BACKUP-CHECKPOINT");
-	ck_assert_int_eq(inode_open_file(fs, in, O_RDWR, false, &f), 0);
+	ck_assert_int_eq(inode_open_file(fs, in, O_RDWR, false, NULL, &f), 0);
 	ck_assert_int_eq(kind_file_write(&f, (const uint8_t *)manifest, 4, 0),
 			 0);
 	ck_assert_int_eq(kind_file_sync(fs, in, &f, true), 0);

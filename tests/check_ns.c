@@ -60,15 +60,17 @@ START_TEST(test_create_readonly_is_valid_empty)
 	size_t got = 99;
 	bool created;
 
-	ck_assert_int_eq(
-	    ns_create(t.fs, t.chain, "ro", 0444, O_RDONLY, NULL, &created), 0);
+	ck_assert_int_eq(ns_create(t.fs, t.chain, "ro", 0444, O_RDONLY, NULL,
+				   &created, NULL),
+			 0);
 	ck_assert(created);
 	lstat_in_chain("ro", &st);
 	ck_assert_int_eq(st.st_size, CF_HEADER_SIZE + CF_TAG_SIZE);
 	ck_assert_int_eq(st.st_mode & 07777, 0444);
 	ck_assert_int_eq(inode_lookup(t.fs, t.chain, "ro", &st, &in), 0);
 	ck_assert_int_eq(st.st_size, 0);
-	ck_assert_int_eq(inode_open_file(t.fs, in, O_RDONLY, created, &f), 0);
+	ck_assert_int_eq(inode_open_file(t.fs, in, O_RDONLY, created, NULL, &f),
+			 0);
 	ck_assert_int_eq(kfile_read(f.kf, buf, sizeof(buf), 0, &got), 0);
 	ck_assert_uint_eq(got, 0);
 	ck_assert_int_eq(inode_release_file(t.fs, in), 0);
@@ -84,16 +86,18 @@ START_TEST(test_create_writable_and_undo)
 	bool created;
 
 	ck_assert_int_eq(
-	    ns_create(t.fs, t.chain, "w", 0, O_WRONLY, NULL, &created), 0);
+	    ns_create(t.fs, t.chain, "w", 0, O_WRONLY, NULL, &created, NULL),
+	    0);
 	ck_assert(created);
 	lstat_in_chain("w", &st);
 	ck_assert_int_eq(st.st_size, 0);
 	ck_assert_int_eq(st.st_mode & 07777, 0);
 	ck_assert_int_eq(
-	    ns_create(t.fs, t.chain, "w", 0644, O_RDWR, NULL, &created), 0);
+	    ns_create(t.fs, t.chain, "w", 0644, O_RDWR, NULL, &created, NULL),
+	    0);
 	ck_assert(!created);
 	ck_assert_int_eq(ns_create(t.fs, t.chain, "w", 0644, O_RDWR | O_EXCL,
-				   NULL, &created),
+				   NULL, &created, NULL),
 			 -EEXIST);
 	ns_create_undo(t.fs, t.chain, "w", NULL);
 	ck_assert_int_eq(faccessat(t.chainfd, "w", F_OK, AT_SYMLINK_NOFOLLOW),
@@ -145,7 +149,8 @@ START_TEST(test_new_entries_belong_to_creator)
 	if (!root_or_skip("ownership"))
 		return;
 	ck_assert_int_eq(
-	    ns_create(t.fs, t.chain, "f", 0644, O_RDWR, &who, &created), 0);
+	    ns_create(t.fs, t.chain, "f", 0644, O_RDWR, &who, &created, NULL),
+	    0);
 	ck_assert_int_eq(ns_mknod(t.fs, t.chain, "r", S_IFREG | 0600, 0, &who),
 			 0);
 	ck_assert_int_eq(ns_mkdir(t.fs, t.chain, "d", 0755, &who), 0);
@@ -174,7 +179,8 @@ START_TEST(test_setgid_parent_and_setuid_modes)
 	ck_assert_int_eq(fchmod(t.chainfd, 02777), 0);
 	ck_assert_int_eq(ns_mkdir(t.fs, t.chain, "d", 0755, &who), 0);
 	ck_assert_int_eq(
-	    ns_create(t.fs, t.chain, "x", 06755, O_RDWR, &who, &created), 0);
+	    ns_create(t.fs, t.chain, "x", 06755, O_RDWR, &who, &created, NULL),
+	    0);
 	assert_owner("d", who.uid, 4242);
 	assert_owner("x", who.uid, 4242);
 	lstat_in_chain("d", &st);
@@ -184,13 +190,86 @@ START_TEST(test_setgid_parent_and_setuid_modes)
 }
 END_TEST
 
+/* A writable create keeps its file open for the open that follows: that
+ * open writes through it (no second open of the name), the file still
+ * belongs to its creator, and a read-only create keeps nothing. */
+START_TEST(test_create_keeps_data_fd)
+{
+	const struct kcred who = {65534, 65533};
+	struct kinode *in;
+	struct kind_file f;
+	struct stat st, fst;
+	bool created;
+	int fd = -1;
+
+	if (!root_or_skip("ownership"))
+		return;
+	ck_assert_int_eq(
+	    ns_create(t.fs, t.chain, "w", 0640, O_WRONLY, &who, &created, &fd),
+	    0);
+	ck_assert(created);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fcntl(fd, F_GETFL) & (O_ACCMODE | O_NOATIME),
+			 O_RDWR | O_NOATIME);
+	ck_assert_int_eq(fstat(fd, &fst), 0);
+	assert_owner("w", who.uid, who.gid);
+	ck_assert_int_eq(inode_lookup(t.fs, t.chain, "w", &st, &in), 0);
+	ck_assert(st.st_ino == fst.st_ino);
+	ck_assert_int_eq(inode_open_file(t.fs, in, O_WRONLY, true, &fd, &f), 0);
+	ck_assert_int_eq(fd, -1); /* taken */
+	ck_assert_int_eq(kfile_write(f.kf, (const uint8_t *)"abc", 3, 0), 0);
+	ck_assert_int_eq(inode_release_file(t.fs, in), 0);
+	inode_forget(t.fs, in, 1);
+	lstat_in_chain("w", &st);
+	ck_assert_int_eq(st.st_size, CF_HEADER_SIZE + 3 + CF_TAG_SIZE);
+
+	fd = -1;
+	ck_assert_int_eq(
+	    ns_create(t.fs, t.chain, "r", 0640, O_RDONLY, &who, &created, &fd),
+	    0);
+	ck_assert(created);
+	ck_assert_int_eq(fd, -1);
+}
+END_TEST
+
+/* The kept fd serves only the inode it was made for: when the name was
+ * taken by another file meanwhile, the open opens that file. */
+START_TEST(test_data_fd_of_another_file_is_refused)
+{
+	struct kinode *in;
+	struct kind_file f;
+	struct stat st;
+	bool created;
+	int fd = -1, keep;
+
+	ck_assert_int_eq(
+	    ns_create(t.fs, t.chain, "a", 0644, O_RDWR, NULL, &created, &fd),
+	    0);
+	ck_assert_int_eq(
+	    ns_create(t.fs, t.chain, "b", 0644, O_RDWR, NULL, &created, NULL),
+	    0);
+	ck_assert_int_eq(inode_lookup(t.fs, t.chain, "b", &st, &in), 0);
+	keep = fd;
+	ck_assert_int_eq(inode_open_file(t.fs, in, O_RDWR, true, &fd, &f), 0);
+	ck_assert_int_eq(fd, keep); /* not taken: the caller closes it */
+	ck_assert_int_eq(kfile_write(f.kf, (const uint8_t *)"abc", 3, 0), 0);
+	ck_assert_int_eq(inode_release_file(t.fs, in), 0);
+	inode_forget(t.fs, in, 1);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_int_eq(st.st_size, 0); /* "a" untouched */
+	lstat_in_chain("b", &st);
+	ck_assert_int_eq(st.st_size, CF_HEADER_SIZE + 3 + CF_TAG_SIZE);
+	close(fd);
+}
+END_TEST
+
 /* kmsfs's own names stay reserved for every kind of entry. */
 START_TEST(test_reserved_names_refused)
 {
 	bool created;
 
 	ck_assert_int_eq(ns_create(t.fs, t.chain, "ENCRYPTION-INFO", 0644,
-				   O_RDWR, NULL, &created),
+				   O_RDWR, NULL, &created, NULL),
 			 -EPERM);
 	ck_assert(!created);
 	ck_assert_int_eq(ns_mknod(t.fs, t.chain, ".kmsfs-keycheck",
@@ -229,6 +308,8 @@ int main(void)
 	tcase_add_test(tc, test_mknod_devices_pass_through);
 	tcase_add_test(tc, test_new_entries_belong_to_creator);
 	tcase_add_test(tc, test_setgid_parent_and_setuid_modes);
+	tcase_add_test(tc, test_create_keeps_data_fd);
+	tcase_add_test(tc, test_data_fd_of_another_file_is_refused);
 	tcase_add_test(tc, test_reserved_names_refused);
 	tcase_add_test(tc, test_mkdir_beyond_path_max);
 	suite_add_tcase(s, tc);
