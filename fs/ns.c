@@ -234,12 +234,12 @@ static int start_chain(struct kfs *fs, struct kinode *parent, const char *name)
 
 /* --- making names ------------------------------------------------------- */
 
-/* Hand the new entry name in dirfd, open as fd when fd >= 0, to its
+/* Hand the new entry name in dirfd (open as fd when fd >= 0) to its
  * creator (see struct kcred in ns.h).  chown clears the set-user-ID and
- * set-group-ID bits of a non-directory even when root calls it, so they are put
- * back: mode is what the kernel asked for, already stripped per the creator's
- * rights. A failure is not the creator's fault: warn once, keep the entry.
- * ns_lock held. */
+ * set-group-ID bits of a non-directory even when root calls it, so they
+ * are put back: mode is what the kernel asked for, already stripped per
+ * the creator's rights.  A failure is not the creator's fault: warn
+ * once, keep the entry.  ns_lock held. */
 static void give_to(int dirfd, const char *name, int fd, mode_t mode,
 		    const struct kcred *who)
 {
