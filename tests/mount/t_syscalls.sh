@@ -99,8 +99,9 @@ for mode in plain tar; do
 		# one before the fchown is the kernel's own question
 		[[ $caps -le $N ]] ||
 			fail "tar: $caps reads of security.capability for $N files (the kernel's are $N)"
-		[[ $utim == 2.00 ]] ||
-			fail "tar: $utim utimensat per file (the user's, and once after the data)"
+		# at most (strace may attach after the first calls)
+		awk -v u="$utim" 'BEGIN { exit !(u <= 2) }' ||
+			fail "tar: $utim utimensat per file (at most 2: the user's, and once after the data)"
 		awk -v f="$fs" 'BEGIN { exit !(f <= 21.5) }' ||
 			fail "tar: $fs file-system syscalls per file (at most 21.5)"
 		;;
