@@ -23,14 +23,14 @@
 
 /* --- regular files ---------------------------------------------------- */
 
-/* made: the attributes of the file when this open's create made it (it
- * is empty, with no capabilities), else NULL; datafd: see
- * inode_open_file. */
+/* made: the lookup's attributes of the file when this open's create
+ * made it, else NULL; datafd: see inode_open_file. */
 static int open_handle(struct kfs *fs, struct kinode *in,
 		       struct fuse_file_info *fi, const struct stat *made,
 		       int *datafd)
 {
 	struct handle *h = calloc(1, sizeof(*h));
+	bool kept = datafd && *datafd >= 0;
 	int r;
 
 	if (!h)
@@ -42,6 +42,11 @@ static int open_handle(struct kfs *fs, struct kinode *in,
 		free(h);
 		return r;
 	}
+	/* Known to be the empty file the create made, with no capabilities,
+	 * only when the open took the create's fd: it checked that fd is
+	 * in's (another file may have been renamed onto the name since). */
+	if (!kept || *datafd >= 0)
+		made = NULL;
 	if (h->writable && (fi->flags & O_TRUNC) && !made)
 		r = attr_truncate(fs, in, &h->f, 0);
 	if (r) {
