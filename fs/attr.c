@@ -40,7 +40,7 @@ static int set_size(struct kfs *fs, struct kinode *in,
 	r = kind_file_truncate(&own, size);
 	if (!r)
 		r = kind_file_commit(fs, in, &own);
-	inode_release_file(fs, in);
+	inode_release_file(fs, in, true);
 	return r;
 }
 

@@ -99,7 +99,7 @@ static int cat_file(int fd, int dirfd, const struct cf_key *key, bool allow_v1,
 	if (r)
 		close(fd);
 	while (!r && got == CAT_STEP) {
-		r = kfile_read(kf, buf, CAT_STEP, off, &got);
+		r = kfile_read(kf, buf, CAT_STEP, off, &got, NULL);
 		if (!r && got && fdio_write_all(out_fd, buf, got, -1))
 			r = -EIO;
 		off += got;

@@ -488,12 +488,14 @@ static int chunk_now(struct kfile *kf, uint64_t idx, uint8_t *ct, uint8_t *out,
  * final chunk when the range did not cover it (size a multiple of 64 KiB:
  * the final chunk is a bare tag), so a file cut at a chunk boundary or
  * with a forged end cannot pass for complete. */
-static int check_final(struct kfile *kf, uint8_t *ct, uint8_t *pt)
+static int check_final(struct kfile *kf, uint8_t *ct, uint8_t *pt,
+		       struct kfile_chunk *fresh)
 {
 	size_t len;
 
 	if (kf->session || kf->version != CF_V2 || kf->size % CHUNK)
 		return 0;
+	fresh->len = 0; /* pt is the final chunk's now */
 	return kf_old_chunk(kf, kf->size / CHUNK, ct, pt, &len);
 }
 
@@ -503,7 +505,7 @@ static int check_final(struct kfile *kf, uint8_t *ct, uint8_t *pt)
  * the chunk cache).  Any failure returns nonzero with nothing logged:
  * the caller then reads chunk by chunk, which names the damaged chunk. */
 static int read_span(struct kfile *kf, uint8_t *buf, size_t len, uint64_t off,
-		     uint8_t *ct, uint8_t *pt)
+		     uint8_t *ct, uint8_t *pt, struct kfile_chunk *fresh)
 {
 	uint64_t first = off / CHUNK, last = (off + len - 1) / CHUNK;
 	uint64_t end = kf_min(kf->size, (last + 1) * CHUNK);
@@ -532,6 +534,8 @@ static int read_span(struct kfile *kf, uint8_t *buf, size_t len, uint64_t off,
 			if (!r) {
 				kfc_put(&kf->cache, idx, pt, clen);
 				memcpy(buf + done, pt + in, n);
+				*fresh =
+				    (struct kfile_chunk){idx * CHUNK, pt, clen};
 			}
 		}
 		if (r)
@@ -542,7 +546,8 @@ static int read_span(struct kfile *kf, uint8_t *buf, size_t len, uint64_t off,
 }
 
 static int read_locked(struct kfile *kf, uint8_t *buf, size_t len, uint64_t off,
-		       size_t *got, uint8_t *ct, uint8_t *pt)
+		       size_t *got, uint8_t *ct, uint8_t *pt,
+		       struct kfile_chunk *fresh)
 {
 	uint64_t size = kf->session ? kf->wsize : kf->size;
 	size_t done = 0;
@@ -561,7 +566,7 @@ static int read_locked(struct kfile *kf, uint8_t *buf, size_t len, uint64_t off,
 		len = (size_t)(size - off);
 	if (len && !kf->session && kf->version == CF_V2 &&
 	    (off + len - 1) / CHUNK > off / CHUNK &&
-	    read_span(kf, buf, len, off, ct, pt) == 0)
+	    read_span(kf, buf, len, off, ct, pt, fresh) == 0)
 		done = len;
 	while (!r && done < len) {
 		uint64_t pos = off + done, idx = pos / CHUNK;
@@ -577,8 +582,11 @@ static int read_locked(struct kfile *kf, uint8_t *buf, size_t len, uint64_t off,
 			r = chunk_now(kf, idx, ct, dst, &clen);
 			if (r)
 				break;
-			if (cached)
+			if (cached) {
 				kfc_put(&kf->cache, idx, pt, clen);
+				*fresh =
+				    (struct kfile_chunk){idx * CHUNK, pt, clen};
+			}
 		}
 		if (clen <= in) {
 			r = -EBADMSG; /* file shorter than its size says */
@@ -590,22 +598,26 @@ static int read_locked(struct kfile *kf, uint8_t *buf, size_t len, uint64_t off,
 		done += n;
 	}
 	if (!r && off + len >= size)
-		r = check_final(kf, ct, pt);
+		r = check_final(kf, ct, pt, fresh);
 	*got = done;
 	return r;
 }
 
 int kfile_read(struct kfile *kf, uint8_t *buf, size_t len, uint64_t off,
-	       size_t *got)
+	       size_t *got, struct kfile_chunk *fresh)
 {
 	/* Room for the ciphertext of every chunk the read touches. */
 	size_t span = len / CHUNK + 2;
 	uint8_t *ct =
 	    scratch_get(SCRATCH_CT, CF_HEADER_SIZE + span * CF_CHUNK_CT_SIZE);
 	uint8_t *pt = scratch_get(SCRATCH_PT, CF_CHUNK_SIZE);
+	struct kfile_chunk none;
 	int r;
 
 	*got = 0;
+	if (!fresh)
+		fresh = &none;
+	fresh->len = 0;
 	if (!ct || !pt)
 		return -ENOMEM;
 	/* A read changes nothing (chunk_now only reads the session's tail,
@@ -613,8 +625,10 @@ int kfile_read(struct kfile *kf, uint8_t *buf, size_t len, uint64_t off,
 	 * readers share the lock also while a write session is open: only
 	 * writers, which change the session, exclude them. */
 	pthread_rwlock_rdlock(&kf->lock);
-	r = read_locked(kf, buf, len, off, got, ct, pt);
+	r = read_locked(kf, buf, len, off, got, ct, pt, fresh);
 	pthread_rwlock_unlock(&kf->lock);
+	if (r)
+		fresh->len = 0;
 	return r;
 }
 

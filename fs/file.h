@@ -139,11 +139,22 @@ void kfile_set_times(struct kfile *kf, const struct timespec tv[2]);
 /* Plaintext size, including an open session. */
 uint64_t kfile_size(struct kfile *kf);
 
+/* A chunk of the committed version that a read authenticated and
+ * decrypted whole but returned only part of: its plaintext offset, its
+ * bytes (the reading thread's scratch, valid until that thread reads
+ * again) and its length; len 0 when there is none. */
+struct kfile_chunk {
+	uint64_t off;
+	uint8_t *pt;
+	size_t len;
+};
+
 /* Read up to len bytes at off.  *got < len only at end of file.
  * -EBADMSG: a chunk failed authentication or the file is truncated
- * (logged with the chunk index); -EIO: backing read error. */
+ * (logged with the chunk index); -EIO: backing read error.  fresh (may
+ * be NULL): the last such chunk of a read that succeeded. */
 int kfile_read(struct kfile *kf, uint8_t *buf, size_t len, uint64_t off,
-	       size_t *got);
+	       size_t *got, struct kfile_chunk *fresh);
 /* Write len bytes at off (holes read as zeros).  -EBADF when the file
  * was opened read-only, -EIO/-ENOSPC from the backing store, -EBADMSG
  * when data that must be re-encrypted fails authentication; each of

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/rand.h>
@@ -431,6 +432,49 @@ static int attach(struct kfs *fs, struct kinode *in, bool writable, bool fresh,
 	return fresh ? kfile_begin_new(in->kf) : 0;
 }
 
+/* A writer, once counted in in->nwriters, waits for the stores of reads
+ * that began before it (see inode.h; each takes microseconds, or as long
+ * as a read another thread serves). */
+static void wait_shares(struct kinode *in)
+{
+	const struct timespec tick = {0, 50 * 1000};
+
+	while (atomic_load(&in->sharing))
+		nanosleep(&tick, NULL);
+}
+
+unsigned inode_data_gen(struct kinode *in)
+{
+	return atomic_load(&in->wgen);
+}
+
+bool inode_share_begin(struct kfs *fs, struct kinode *in, unsigned gen)
+{
+	bool ok;
+
+	if (atomic_fetch_add(&fs->sharing, 1) >= KFS_SHARE_MAX) {
+		atomic_fetch_sub(&fs->sharing, 1);
+		return false;
+	}
+	pthread_mutex_lock(&in->lock);
+	ok = in->nwriters == 0 && atomic_load(&in->wgen) == gen;
+	if (ok)
+		atomic_fetch_add(&in->sharing, 1);
+	pthread_mutex_unlock(&in->lock);
+	if (ok)
+		inode_pin(fs, in); /* the handle may go before the store */
+	else
+		atomic_fetch_sub(&fs->sharing, 1);
+	return ok;
+}
+
+void inode_share_end(struct kfs *fs, struct kinode *in)
+{
+	atomic_fetch_sub(&in->sharing, 1);
+	atomic_fetch_sub(&fs->sharing, 1);
+	inode_unpin(fs, in);
+}
+
 int inode_open_file(struct kfs *fs, struct kinode *in, int flags, bool fresh,
 		    int *datafd, struct kind_file *out)
 {
@@ -458,6 +502,10 @@ int inode_open_file(struct kfs *fs, struct kinode *in, int flags, bool fresh,
 	}
 	in->nopen++;
 	in->opened = true;
+	if (writable) {
+		in->nwriters++;
+		atomic_fetch_add(&in->wgen, 1);
+	}
 	out->kf = in->kf;
 	out->pf = in->pf;
 	/* see inode.h */
@@ -471,10 +519,12 @@ int inode_open_file(struct kfs *fs, struct kinode *in, int flags, bool fresh,
 	}
 out:
 	pthread_mutex_unlock(&in->lock);
+	if (!r && writable)
+		wait_shares(in);
 	return r;
 }
 
-int inode_release_file(struct kfs *fs, struct kinode *in)
+int inode_release_file(struct kfs *fs, struct kinode *in, bool writable)
 {
 	int r = 0;
 
@@ -482,6 +532,10 @@ int inode_release_file(struct kfs *fs, struct kinode *in)
 	 * stat meanwhile waits, and so never sees the backing file between
 	 * kmsfs's last write and the times set on it again after it. */
 	pthread_mutex_lock(&in->lock);
+	if (writable && in->nwriters) {
+		in->nwriters--;
+		atomic_fetch_add(&in->wgen, 1);
+	}
 	if (in->nopen && --in->nopen == 0) {
 		/* commits, keeps checksum files right, closes */
 		r = kind_release(fs, in);

@@ -82,7 +82,13 @@ struct kinode {
 	 * writable open since a read-only one invalidated the kernel's
 	 * cache with no writer in the kfile's life (see inode_open_file) */
 	bool kcache_ok;
-	bool opened; /* ever: its data may have changed since lookup */
+	bool opened;	   /* ever: its data may have changed since lookup */
+	unsigned nwriters; /* writable opens */
+	/* reads' chunks handed to the kernel's cache (inode_share_begin):
+	 * wgen changes as each writer comes and goes; sharing counts the
+	 * stores in flight */
+	atomic_uint wgen;
+	atomic_uint sharing;
 	/* kmsfs removed the name itself (a new file a full disk left with
 	 * nothing valid): not found once no handle is open (ns.c sets it
 	 * under ns_lock, readers hold lock) */
@@ -128,7 +134,23 @@ struct kinode *inode_find(struct kfs *fs, dev_t dev, ino_t ino);
  * open; taken (set to -1) when it serves as the new kfile's. */
 int inode_open_file(struct kfs *fs, struct kinode *in, int flags, bool fresh,
 		    int *datafd, struct kind_file *out);
-int inode_release_file(struct kfs *fs, struct kinode *in);
+/* writable: as the open's flags were. */
+int inode_release_file(struct kfs *fs, struct kinode *in, bool writable);
+
+/* A read may hand the whole chunk it decrypted to the kernel's page
+ * cache (fs/ops_file.c), but must never put older bytes over what a
+ * writer put there: on a write the kernel changes its cached pages
+ * itself, before kmsfs hears of it.  inode_data_gen is taken before the
+ * read; inode_share_begin, after it, is true (and pins in) only if no
+ * writer had in open at any time since, and writable opens then wait in
+ * inode_open_file until inode_share_end.  It is also false while
+ * KFS_SHARE_MAX stores are in flight in the mount: a store waits for
+ * pages the kernel holds locked for a read in flight, which only
+ * another thread can serve. */
+#define KFS_SHARE_MAX 2
+unsigned inode_data_gen(struct kinode *in);
+bool inode_share_begin(struct kfs *fs, struct kinode *in, unsigned gen);
+void inode_share_end(struct kfs *fs, struct kinode *in);
 /* A writer's close(2) (FUSE flush) of f, an open file of in: with one
  * handle open (the usual last close) the file is finished now, so that
  * nothing kmsfs does to its directory (a journal removed, a temporary

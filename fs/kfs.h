@@ -30,6 +30,7 @@
 #define KMSFS_KFS_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "inode.h"
@@ -65,6 +66,8 @@ struct kfs {
 
 	struct fuse_session *se; /* for notifications (fs/ops_file.c) */
 	bool write_direct;	 /* write-only handles bypass the page cache */
+	bool share_reads;	 /* small reads fill the page cache (inode.h) */
+	atomic_uint sharing;	 /* inode_share_begin: stores in flight */
 };
 
 /* Open the backing directory and set up the table and key cache.

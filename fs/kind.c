@@ -262,10 +262,12 @@ void kind_detach(struct kinode *in)
 }
 
 int kind_file_read(const struct kind_file *f, uint8_t *buf, size_t len,
-		   uint64_t off, size_t *got)
+		   uint64_t off, size_t *got, struct kfile_chunk *fresh)
 {
+	if (fresh)
+		fresh->len = 0;
 	return f->pf ? pfile_read(f->pf, buf, len, off, got)
-		     : kfile_read(f->kf, buf, len, off, got);
+		     : kfile_read(f->kf, buf, len, off, got, fresh);
 }
 
 int kind_file_write(const struct kind_file *f, const uint8_t *buf, size_t len,

@@ -82,7 +82,7 @@ void kind_detach(struct kinode *in);
  * kind_file_sync checkpoints it (kfile_sync: flush, fsync); both settle a
  * new X's checksum once X is finished. */
 int kind_file_read(const struct kind_file *f, uint8_t *buf, size_t len,
-		   uint64_t off, size_t *got);
+		   uint64_t off, size_t *got, struct kfile_chunk *fresh);
 int kind_file_write(const struct kind_file *f, const uint8_t *buf, size_t len,
 		    uint64_t off);
 int kind_file_truncate(const struct kind_file *f, uint64_t size);

@@ -150,6 +150,7 @@ int kfs_mount(const struct kfs_options *o)
 	fs->se = se;
 	/* see open_handle in fs/ops_file.c */
 	fs->write_direct = !o->single_thread;
+	fs->share_reads = !o->single_thread;
 	if (fuse_set_signal_handlers(se) ||
 	    fuse_session_mount(se, o->mountpoint)) {
 		log_err("cannot mount on %s", o->mountpoint);

@@ -48,7 +48,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	inode_release_file(t.fs, in);
+	inode_release_file(t.fs, in, true);
 	inode_forget(t.fs, in, 1);
 	tl_kfs_release(&t);
 }

@@ -332,7 +332,7 @@ static void check_view(struct kfile *kf, const uint8_t *model, size_t len)
 	size_t got;
 
 	ck_assert_uint_eq(kfile_size(kf), len);
-	ck_assert_int_eq(kfile_read(kf, buf, len + 100, 0, &got), 0);
+	ck_assert_int_eq(kfile_read(kf, buf, len + 100, 0, &got, NULL), 0);
 	ck_assert_uint_eq(got, len);
 	ck_assert(len == 0 || memcmp(buf, model, len) == 0);
 	free(buf);
@@ -452,7 +452,8 @@ START_TEST(test_span_reads)
 						      : n;
 
 			memset(buf, 0xee, n);
-			ck_assert_int_eq(kfile_read(kf, buf, n, off, &got), 0);
+			ck_assert_int_eq(
+			    kfile_read(kf, buf, n, off, &got, NULL), 0);
 			ck_assert_uint_eq(got, want);
 			ck_assert(want == 0 ||
 				  memcmp(buf, data + off, want) == 0);
@@ -463,7 +464,7 @@ START_TEST(test_span_reads)
 	fault_calls = 0;
 	fault_only = "pread";
 	fault_counting = true;
-	ck_assert_int_eq(kfile_read(kf, buf, len, 0, &got), 0);
+	ck_assert_int_eq(kfile_read(kf, buf, len, 0, &got, NULL), 0);
 	fault_counting = false;
 	fault_only = NULL;
 	ck_assert_uint_eq(got, len);
@@ -471,11 +472,12 @@ START_TEST(test_span_reads)
 	kfile_close(kf);
 	corrupt(CF_HEADER_SIZE + 2 * CF_CHUNK_CT_SIZE + 100, -1); /* chunk 2 */
 	kf = open_kf(false);
-	ck_assert_int_eq(kfile_read(kf, buf, 131072, 0, &got), 0);
+	ck_assert_int_eq(kfile_read(kf, buf, 131072, 0, &got, NULL), 0);
 	ck_assert(memcmp(buf, data, 131072) == 0);
-	ck_assert_int_eq(kfile_read(kf, buf, 196608, 65536, &got), -EBADMSG);
-	ck_assert_int_eq(kfile_read(kf, buf, 1048576, 0, &got), -EBADMSG);
-	ck_assert_int_eq(kfile_read(kf, buf, 131072, 196608, &got), 0);
+	ck_assert_int_eq(kfile_read(kf, buf, 196608, 65536, &got, NULL),
+			 -EBADMSG);
+	ck_assert_int_eq(kfile_read(kf, buf, 1048576, 0, &got, NULL), -EBADMSG);
+	ck_assert_int_eq(kfile_read(kf, buf, 131072, 196608, &got, NULL), 0);
 	ck_assert(memcmp(buf, data + 196608, 131072) == 0);
 	kfile_close(kf);
 	free(buf);
@@ -518,7 +520,7 @@ static void check_small(struct kfile *kf, const uint8_t *model, size_t len,
 	size_t got, want = off < len ? (len - off < n ? len - off : n) : 0;
 
 	ck_assert_uint_le(n, sizeof(buf));
-	ck_assert_int_eq(kfile_read(kf, buf, n, off, &got), 0);
+	ck_assert_int_eq(kfile_read(kf, buf, n, off, &got, NULL), 0);
 	ck_assert_uint_eq(got, want);
 	ck_assert(want == 0 || memcmp(buf, model + off, want) == 0);
 }
@@ -652,7 +654,7 @@ static void crash(struct kfile **kf, uint8_t **model, size_t *len,
 	*kf = open_kf(false);
 	n = (size_t)kfile_size(*kf);
 	buf = malloc(n + 1);
-	r = kfile_read(*kf, buf, n + 1, 0, &got);
+	r = kfile_read(*kf, buf, n + 1, 0, &got, NULL);
 	if (r == 0) {
 		ck_assert_msg(hist_has(h, buf, got),
 			      "after a crash: %zu bytes, none of the states "
@@ -665,7 +667,7 @@ static void crash(struct kfile **kf, uint8_t **model, size_t *len,
 	}
 	ck_assert_int_eq(r, -EBADMSG);
 	while (p + CF_CHUNK_SIZE <= n &&
-	       kfile_read(*kf, buf + p, CF_CHUNK_SIZE, p, &got) == 0 &&
+	       kfile_read(*kf, buf + p, CF_CHUNK_SIZE, p, &got, NULL) == 0 &&
 	       got == CF_CHUNK_SIZE)
 		p += CF_CHUNK_SIZE;
 	ck_assert_msg(p <= *len && memcmp(buf, *model, p) == 0,
@@ -775,15 +777,66 @@ START_TEST(test_tamper_gives_ebadmsg_on_that_chunk_only)
 	kfile_close(kf);
 	corrupt(CF_HEADER_SIZE + CF_CHUNK_CT_SIZE + 100, -1); /* chunk 1 */
 	kf = open_kf(false);
-	ck_assert_int_eq(kfile_read(kf, buf, sizeof(buf), 1000, &got), 0);
+	ck_assert_int_eq(kfile_read(kf, buf, sizeof(buf), 1000, &got, NULL), 0);
 	ck_assert(memcmp(buf, data + 1000, sizeof(buf)) == 0);
-	ck_assert_int_eq(kfile_read(kf, buf, sizeof(buf), 70000, &got),
+	ck_assert_int_eq(kfile_read(kf, buf, sizeof(buf), 70000, &got, NULL),
 			 -EBADMSG);
-	ck_assert_int_eq(kfile_read(kf, buf, sizeof(buf), 140000, &got), 0);
+	ck_assert_int_eq(kfile_read(kf, buf, sizeof(buf), 140000, &got, NULL),
+			 0);
 	/* Rewriting a damaged file fails instead of sealing garbage. */
 	ck_assert_int_eq(kfile_write(kf, buf, 10, 0), 0);
 	ck_assert_int_eq(kfile_commit(kf), -EBADMSG);
 	kfile_close(kf);
+	free(data);
+}
+END_TEST
+
+/* A read that decrypted a chunk and returned only part of it names that
+ * chunk, whole and authenticated (op_read hands it to the kernel's
+ * cache); a read that decrypted none, a failed read and a read whose end
+ * check reused the buffer name none. */
+START_TEST(test_read_names_fresh_chunk)
+{
+	uint8_t *data = pattern(3 * CF_CHUNK_SIZE, 12),
+		*buf = malloc(CF_CHUNK_SIZE);
+	struct kfile *kf = open_kf(true);
+	struct kfile_chunk c;
+	size_t got;
+
+	write_all(kf, data, 3 * CF_CHUNK_SIZE, 50000);
+	ck_assert_int_eq(kfile_commit(kf), 0);
+	kfile_close(kf);
+	kf = open_kf(false);
+	ck_assert_int_eq(kfile_read(kf, buf, 4096, 70000, &got, &c), 0);
+	ck_assert_uint_eq(c.off, CF_CHUNK_SIZE);
+	ck_assert_uint_eq(c.len, CF_CHUNK_SIZE);
+	ck_assert(memcmp(c.pt, data + CF_CHUNK_SIZE, CF_CHUNK_SIZE) == 0);
+	/* again: served by the file's chunk cache, nothing decrypted */
+	ck_assert_int_eq(kfile_read(kf, buf, 4096, 80000, &got, &c), 0);
+	ck_assert_uint_eq(c.len, 0);
+	/* a whole chunk, decrypted straight into the reply */
+	ck_assert_int_eq(kfile_read(kf, buf, CF_CHUNK_SIZE, 0, &got, &c), 0);
+	ck_assert_uint_eq(c.len, 0);
+	/* across two chunks: the last one */
+	ck_assert_int_eq(
+	    kfile_read(kf, buf, 8192, 2 * CF_CHUNK_SIZE - 4096, &got, &c), 0);
+	ck_assert_uint_eq(c.off, 2 * CF_CHUNK_SIZE);
+	ck_assert(memcmp(c.pt, data + 2 * CF_CHUNK_SIZE, c.len) == 0);
+	kfile_close(kf);
+	/* the end of a file of whole chunks checks its final (empty) chunk
+	 * in the same buffer */
+	kf = open_kf(false);
+	ck_assert_int_eq(
+	    kfile_read(kf, buf, 4096, 3 * CF_CHUNK_SIZE - 4096, &got, &c), 0);
+	ck_assert_uint_eq(got, 4096);
+	ck_assert_uint_eq(c.len, 0);
+	kfile_close(kf);
+	corrupt(CF_HEADER_SIZE + 100, -1); /* chunk 0 */
+	kf = open_kf(false);
+	ck_assert_int_eq(kfile_read(kf, buf, 4096, 100, &got, &c), -EBADMSG);
+	ck_assert_uint_eq(c.len, 0);
+	kfile_close(kf);
+	free(buf);
 	free(data);
 }
 END_TEST
@@ -805,16 +858,18 @@ START_TEST(test_truncated_at_chunk_boundary)
 	/* stat shows one byte past the intact data so readers reach it */
 	ck_assert_uint_eq(kfile_stat_size((uint64_t)st.st_size), 131073);
 	kf = open_kf(false);
-	ck_assert_int_eq(kfile_read(kf, buf, sizeof(buf), 0, &got), 0);
-	ck_assert_int_eq(kfile_read(kf, buf, sizeof(buf), 131072 - 100, &got),
-			 -EBADMSG);
+	ck_assert_int_eq(kfile_read(kf, buf, sizeof(buf), 0, &got, NULL), 0);
+	ck_assert_int_eq(
+	    kfile_read(kf, buf, sizeof(buf), 131072 - 100, &got, NULL),
+	    -EBADMSG);
 	kfile_close(kf);
 	/* a forged "empty final chunk" (16 bytes of chunk 2) fails too */
 	corrupt(0, CF_HEADER_SIZE + 2 * CF_CHUNK_CT_SIZE + 16);
 	kf = open_kf(false);
 	ck_assert_uint_eq(kfile_size(kf), 131072);
-	ck_assert_int_eq(kfile_read(kf, buf, sizeof(buf), 131072 - 4096, &got),
-			 -EBADMSG);
+	ck_assert_int_eq(
+	    kfile_read(kf, buf, sizeof(buf), 131072 - 4096, &got, NULL),
+	    -EBADMSG);
 	kfile_close(kf);
 	free(data);
 }
@@ -831,7 +886,8 @@ START_TEST(test_plaintext_file_refused_but_replaceable)
 	snprintf(path, sizeof(path), "%s/f", th.dir);
 	ck_assert_int_eq(tl_write_file(path, text, sizeof(text)), 0);
 	kf = open_kf(false);
-	ck_assert_int_eq(kfile_read(kf, buf, sizeof(buf), 0, &got), -EBADMSG);
+	ck_assert_int_eq(kfile_read(kf, buf, sizeof(buf), 0, &got, NULL),
+			 -EBADMSG);
 	ck_assert_int_eq(kfile_truncate(kf, 0), 0);
 	ck_assert_int_eq(kfile_write(kf, (const uint8_t *)"ok", 2, 0), 0);
 	ck_assert_int_eq(kfile_commit(kf), 0);
@@ -1026,8 +1082,8 @@ START_TEST(test_damaged_files_eio)
 		    kfile_open(fd, KFILE_WRITABLE, key, &host, names[i], &kf),
 		    0);
 		ck_assert_uint_ge(kfile_size(kf), 1);
-		ck_assert_int_eq(kfile_read(kf, buf, sizeof(buf), 0, &got),
-				 -EBADMSG);
+		ck_assert_int_eq(
+		    kfile_read(kf, buf, sizeof(buf), 0, &got, NULL), -EBADMSG);
 		ck_assert_int_eq(kfile_commit(kf), 0); /* left as it was */
 		kfile_close(kf);
 	}
@@ -1061,10 +1117,10 @@ START_TEST(test_v1_allowed_read_only)
 				    &host, "old", &kf),
 			 0);
 	ck_assert_uint_eq(kfile_size(kf), 60000);
-	ck_assert_int_eq(kfile_read(kf, buf, 150001, 0, &got), 0);
+	ck_assert_int_eq(kfile_read(kf, buf, 150001, 0, &got, NULL), 0);
 	ck_assert_uint_eq(got, 60000);
 	ck_assert_mem_eq(buf, data, 60000);
-	ck_assert_int_eq(kfile_read(kf, buf, 100, 59990, &got), 0);
+	ck_assert_int_eq(kfile_read(kf, buf, 100, 59990, &got, NULL), 0);
 	ck_assert_uint_eq(got, 10);
 	ck_assert_int_eq(kfile_write(kf, data, 1, 0), -EROFS);
 	ck_assert_int_eq(kfile_truncate(kf, 0), -EROFS);
@@ -1082,7 +1138,7 @@ static uint8_t *view_of(struct kfile *kf, size_t *len)
 {
 	size_t n = (size_t)kfile_size(kf), got;
 	uint8_t *buf = malloc(n + 1);
-	int r = kfile_read(kf, buf, n + 1, 0, &got);
+	int r = kfile_read(kf, buf, n + 1, 0, &got, NULL);
 
 	ck_assert_msg(r == 0, "file unreadable after call %ld failed: %s",
 		      fault_at, strerror(-r));
@@ -1533,6 +1589,7 @@ static Suite *file_suite(void)
 	tcase_add_test(tc, test_chunk_cache_follows_writes);
 	tcase_add_loop_test(tc, test_random_model, 0, 3);
 	tcase_add_test(tc, test_tamper_gives_ebadmsg_on_that_chunk_only);
+	tcase_add_test(tc, test_read_names_fresh_chunk);
 	tcase_add_test(tc, test_truncated_at_chunk_boundary);
 	tcase_add_test(tc, test_plaintext_file_refused_but_replaceable);
 	tcase_add_test(tc, test_readonly_refuses_writes);

@@ -90,7 +90,7 @@ static void put(struct kinode *d, const char *name, const void *data,
 	ck_assert_int_eq(kind_file_truncate(&f, 0), 0);
 	ck_assert_int_eq(kind_file_write(&f, data, len, 0), 0);
 	ck_assert_int_eq(kind_file_sync(fs, in, &f, false), 0);
-	ck_assert_int_eq(inode_release_file(fs, in), 0);
+	ck_assert_int_eq(inode_release_file(fs, in, true), 0);
 }
 
 /* CockroachDB's local storage: <name><digits>.tmp, then a rename. */
@@ -112,8 +112,8 @@ static size_t get(struct kinode *d, const char *name, uint8_t *buf, size_t cap)
 	size_t got;
 
 	ck_assert_int_eq(inode_open_file(fs, in, O_RDONLY, false, NULL, &f), 0);
-	ck_assert_int_eq(kind_file_read(&f, buf, cap, 0, &got), 0);
-	ck_assert_int_eq(inode_release_file(fs, in), 0);
+	ck_assert_int_eq(kind_file_read(&f, buf, cap, 0, &got, NULL), 0);
+	ck_assert_int_eq(inode_release_file(fs, in, false), 0);
 	return got;
 }
 
@@ -254,7 +254,7 @@ START_TEST(test_rewrites)
 	ck_assert_int_eq(kind_file_write(&f, (const uint8_t *)manifest, 4, 0),
 			 0);
 	ck_assert_int_eq(kind_file_sync(fs, in, &f, true), 0);
-	ck_assert_int_eq(inode_release_file(fs, in), 0);
+	ck_assert_int_eq(inode_release_file(fs, in, true), 0);
 	assert_checksum_right(full, "BACKUP-CHECKPOINT",
 			      FULL "/BACKUP-CHECKPOINT", manifest,
 			      sizeof(manifest));

@@ -11,6 +11,8 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,9 +73,9 @@ START_TEST(test_create_readonly_is_valid_empty)
 	ck_assert_int_eq(st.st_size, 0);
 	ck_assert_int_eq(inode_open_file(t.fs, in, O_RDONLY, created, NULL, &f),
 			 0);
-	ck_assert_int_eq(kfile_read(f.kf, buf, sizeof(buf), 0, &got), 0);
+	ck_assert_int_eq(kfile_read(f.kf, buf, sizeof(buf), 0, &got, NULL), 0);
 	ck_assert_uint_eq(got, 0);
-	ck_assert_int_eq(inode_release_file(t.fs, in), 0);
+	ck_assert_int_eq(inode_release_file(t.fs, in, false), 0);
 	inode_forget(t.fs, in, 1);
 }
 END_TEST
@@ -218,7 +220,7 @@ START_TEST(test_create_keeps_data_fd)
 	ck_assert_int_eq(inode_open_file(t.fs, in, O_WRONLY, true, &fd, &f), 0);
 	ck_assert_int_eq(fd, -1); /* taken */
 	ck_assert_int_eq(kfile_write(f.kf, (const uint8_t *)"abc", 3, 0), 0);
-	ck_assert_int_eq(inode_release_file(t.fs, in), 0);
+	ck_assert_int_eq(inode_release_file(t.fs, in, true), 0);
 	inode_forget(t.fs, in, 1);
 	lstat_in_chain("w", &st);
 	ck_assert_int_eq(st.st_size, CF_HEADER_SIZE + 3 + CF_TAG_SIZE);
@@ -253,13 +255,107 @@ START_TEST(test_data_fd_of_another_file_is_refused)
 	ck_assert_int_eq(inode_open_file(t.fs, in, O_RDWR, true, &fd, &f), 0);
 	ck_assert_int_eq(fd, keep); /* not taken: the caller closes it */
 	ck_assert_int_eq(kfile_write(f.kf, (const uint8_t *)"abc", 3, 0), 0);
-	ck_assert_int_eq(inode_release_file(t.fs, in), 0);
+	ck_assert_int_eq(inode_release_file(t.fs, in, true), 0);
 	inode_forget(t.fs, in, 1);
 	ck_assert_int_eq(fstat(fd, &st), 0);
 	ck_assert_int_eq(st.st_size, 0); /* "a" untouched */
 	lstat_in_chain("b", &st);
 	ck_assert_int_eq(st.st_size, CF_HEADER_SIZE + 3 + CF_TAG_SIZE);
 	close(fd);
+}
+END_TEST
+
+/* A writer's open, in a thread of its own. */
+struct opener {
+	struct kinode *in;
+	int r;
+	atomic_bool opened;
+};
+
+static void *open_writer(void *arg)
+{
+	struct opener *o = arg;
+	struct kind_file f;
+
+	o->r = inode_open_file(t.fs, o->in, O_WRONLY, false, NULL, &f);
+	atomic_store(&o->opened, true);
+	if (!o->r)
+		o->r = inode_release_file(t.fs, o->in, true);
+	return NULL;
+}
+
+static void open_and_close_writer(struct kinode *in)
+{
+	struct kind_file f;
+
+	ck_assert_int_eq(inode_open_file(t.fs, in, O_RDWR, false, NULL, &f), 0);
+	ck_assert_int_eq(inode_release_file(t.fs, in, true), 0);
+}
+
+/* A read's chunk goes into the kernel's cache only when no writer had the
+ * file open since the read began, and a writer's open waits for a store
+ * in flight (inode.h): else a store of older bytes could land over what
+ * the writer put in that cache. */
+START_TEST(test_share_excludes_writers)
+{
+	struct opener o = {.r = -1};
+	struct kinode *in;
+	struct kind_file f;
+	struct stat st;
+	pthread_t th;
+	bool created;
+	unsigned gen;
+
+	ck_assert_int_eq(
+	    ns_create(t.fs, t.chain, "s", 0644, O_RDWR, NULL, &created, NULL),
+	    0);
+	ck_assert_int_eq(inode_lookup(t.fs, t.chain, "s", &st, &in), 0);
+	ck_assert_int_eq(inode_open_file(t.fs, in, O_RDWR, true, NULL, &f), 0);
+	ck_assert_int_eq(kfile_write(f.kf, (const uint8_t *)"abc", 3, 0), 0);
+	ck_assert_int_eq(inode_release_file(t.fs, in, true), 0);
+
+	gen = inode_data_gen(in);
+	ck_assert(inode_share_begin(t.fs, in, gen));
+	inode_share_end(t.fs, in);
+
+	/* a writer came and went since the read began */
+	open_and_close_writer(in);
+	ck_assert(!inode_share_begin(t.fs, in, gen));
+
+	/* a writer has it open */
+	ck_assert_int_eq(inode_open_file(t.fs, in, O_RDWR, false, NULL, &f), 0);
+	ck_assert(!inode_share_begin(t.fs, in, inode_data_gen(in)));
+	ck_assert_int_eq(inode_release_file(t.fs, in, true), 0);
+
+	/* a store in flight: a writer's open returns only after it */
+	ck_assert(inode_share_begin(t.fs, in, inode_data_gen(in)));
+	o.in = in;
+	ck_assert_int_eq(pthread_create(&th, NULL, open_writer, &o), 0);
+	usleep(200 * 1000);
+	ck_assert_msg(!atomic_load(&o.opened),
+		      "a writer opened the file during a store");
+	inode_share_end(t.fs, in);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert(atomic_load(&o.opened));
+	ck_assert_int_eq(o.r, 0);
+
+	/* a reader's open does not wait */
+	ck_assert(inode_share_begin(t.fs, in, inode_data_gen(in)));
+	ck_assert_int_eq(inode_open_file(t.fs, in, O_RDONLY, false, NULL, &f),
+			 0);
+	ck_assert_int_eq(inode_release_file(t.fs, in, false), 0);
+	inode_share_end(t.fs, in);
+
+	/* at most KFS_SHARE_MAX stores at once in the mount */
+	gen = inode_data_gen(in);
+	for (int i = 0; i < KFS_SHARE_MAX; i++)
+		ck_assert(inode_share_begin(t.fs, in, gen));
+	ck_assert(!inode_share_begin(t.fs, in, gen));
+	for (int i = 0; i < KFS_SHARE_MAX; i++)
+		inode_share_end(t.fs, in);
+	ck_assert(inode_share_begin(t.fs, in, gen));
+	inode_share_end(t.fs, in);
+	inode_forget(t.fs, in, 1);
 }
 END_TEST
 
@@ -310,6 +406,7 @@ int main(void)
 	tcase_add_test(tc, test_setgid_parent_and_setuid_modes);
 	tcase_add_test(tc, test_create_keeps_data_fd);
 	tcase_add_test(tc, test_data_fd_of_another_file_is_refused);
+	tcase_add_test(tc, test_share_excludes_writers);
 	tcase_add_test(tc, test_reserved_names_refused);
 	tcase_add_test(tc, test_mkdir_beyond_path_max);
 	suite_add_tcase(s, tc);
