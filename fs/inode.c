@@ -456,11 +456,15 @@ bool inode_share_begin(struct kfs *fs, struct kinode *in, unsigned gen)
 		atomic_fetch_sub(&fs->sharing, 1);
 		return false;
 	}
-	pthread_mutex_lock(&in->lock);
-	ok = in->nwriters == 0 && atomic_load(&in->wgen) == gen;
-	if (ok)
-		atomic_fetch_add(&in->sharing, 1);
-	pthread_mutex_unlock(&in->lock);
+	/* Not waiting for in->lock: a last close may hold it for a commit,
+	 * and the read's reply waits for this call. */
+	ok = pthread_mutex_trylock(&in->lock) == 0;
+	if (ok) {
+		ok = in->nwriters == 0 && atomic_load(&in->wgen) == gen;
+		if (ok)
+			atomic_fetch_add(&in->sharing, 1);
+		pthread_mutex_unlock(&in->lock);
+	}
 	if (ok)
 		inode_pin(fs, in); /* the handle may go before the store */
 	else

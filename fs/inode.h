@@ -144,9 +144,9 @@ int inode_release_file(struct kfs *fs, struct kinode *in, bool writable);
  * read; inode_share_begin, after it, is true (and pins in) only if no
  * writer had in open at any time since, and writable opens then wait in
  * inode_open_file until inode_share_end.  It is also false while
- * KFS_SHARE_MAX stores are in flight in the mount: a store waits for
+ * KFS_SHARE_MAX stores are in flight in the mount (a store waits for
  * pages the kernel holds locked for a read in flight, which only
- * another thread can serve. */
+ * another thread can serve), and while another thread holds in->lock. */
 #define KFS_SHARE_MAX 2
 unsigned inode_data_gen(struct kinode *in);
 bool inode_share_begin(struct kfs *fs, struct kinode *in, unsigned gen);
