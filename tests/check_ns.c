@@ -7,6 +7,8 @@
  * set-group-ID, and keep their set-user-ID bits; directories nest beyond
  * PATH_MAX of store path.  Ownership and device
  * cases need root (CAP_CHOWN, CAP_MKNOD) and are skipped without it.
+ * Also the inode's gate between writers and the chunks reads hand to the
+ * kernel's cache (inode_share_begin), which needs a file made here.
  */
 #include <check.h>
 #include <errno.h>
