@@ -68,6 +68,10 @@ struct kfs {
 	bool write_direct;	 /* write-only handles bypass the page cache */
 	bool share_reads;	 /* small reads fill the page cache (inode.h) */
 	atomic_uint sharing;	 /* inode_share_begin: stores in flight */
+	/* The daemon, not the kernel, removes set-ID bits and capabilities
+	 * on write, truncate and chown (fs/ops_io.c). */
+	atomic_bool killpriv;
+	_Atomic uint64_t init_unique; /* fs/ops_io.c: the FUSE_INIT answered */
 };
 
 /* Open the backing directory and set up the table and key cache.

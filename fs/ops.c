@@ -115,9 +115,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	/* The daemon writes as root, which never clears set-user-ID bits:
-	 * let the kernel clear them for the caller on write, truncate and
+	 * the kernel clears them for the caller on write, truncate and
 	 * chown (it then sends a mode change), except on the writes of a
-	 * write-only handle (op_write in ops_file.c). */
+	 * write-only handle (op_write in ops_file.c) -- unless ops_io.c
+	 * claims FUSE_HANDLE_KILLPRIV_V2, and kill_privs does it all. */
 	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
 }
 
@@ -183,11 +184,22 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 {
 	const struct kind_file *f =
 	    fi && hnd(fi)->writable ? &hnd(fi)->f : NULL;
+	struct kinode *in = node(req, ino);
 	struct kattr a;
 	int r;
 
 	to_kattr(attr, valid, &a);
-	r = attr_set(kfs_of(req), node(req, ino), f, &a);
+	r = kfs_of(req)->killpriv && (a.valid & KATTR_SIZE)
+		? kill_privs(req, ino, in)
+		: 0;
+	if (!r)
+		r = attr_set(kfs_of(req), in, f, &a);
+	/* The backing store's chown, made as root, removed set-user-ID, and
+	 * set-group-ID with group execute; a caller without CAP_FSETID
+	 * loses it also outside the file's group. */
+	if (!r && kfs_of(req)->killpriv &&
+	    (!a.valid || (a.valid & (KATTR_UID | KATTR_GID))))
+		r = kill_privs(req, ino, in);
 	if (r)
 		reply_err(req, r);
 	else

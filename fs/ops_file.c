@@ -25,13 +25,14 @@
 
 /* made: the lookup's attributes of the file when this open's create
  * made it, else NULL; datafd: see inode_open_file. */
-static int open_handle(struct kfs *fs, struct kinode *in,
+static int open_handle(fuse_req_t req, fuse_ino_t ino, struct kinode *in,
 		       struct fuse_file_info *fi, const struct stat *made,
 		       int *datafd)
 {
+	struct kfs *fs = kfs_of(req);
 	struct handle *h = calloc(1, sizeof(*h));
 	bool kept = datafd && *datafd >= 0;
-	int r;
+	int r, privs = 0;
 
 	if (!h)
 		return -ENOMEM;
@@ -47,8 +48,21 @@ static int open_handle(struct kfs *fs, struct kinode *in,
 	 * in's (another file may have been renamed onto the name since). */
 	if (!kept || *datafd >= 0)
 		made = NULL;
-	if (h->writable && (fi->flags & O_TRUNC) && !made)
-		r = attr_truncate(fs, in, &h->f, 0);
+	/* Whether a writer's changes must remove set-ID bits or capabilities
+	 * (kill_privs); in->privs keeps a yes, and a failure counts as one. */
+	if (made)
+		privs = (made->st_mode & (S_ISUID | S_ISGID)) != 0;
+	else if (h->writable)
+		privs = attr_privs(in);
+	if (privs)
+		atomic_store(&in->privs, true);
+	/* The kernel leaves an open's O_TRUNC to us (FUSE_ATOMIC_O_TRUNC),
+	 * with what a truncation removes. */
+	if (h->writable && (fi->flags & O_TRUNC) && !made) {
+		r = kill_privs(req, ino, in);
+		if (!r)
+			r = attr_truncate(fs, in, &h->f, 0);
+	}
 	if (r) {
 		inode_release_file(fs, in, h->writable);
 		free(h);
@@ -65,8 +79,7 @@ static int open_handle(struct kfs *fs, struct kinode *in,
 	 * invalidation may wait for a read that only another thread can
 	 * serve. */
 	if (fs->write_direct && (fi->flags & O_ACCMODE) == O_WRONLY &&
-	    ((made && !(made->st_mode & (S_ISUID | S_ISGID))) ||
-	     attr_privs(in) == 0))
+	    privs == 0)
 		h->direct = true;
 	fi->fh = (uintptr_t)h;
 	fi->keep_cache = h->f.keep_cache;
@@ -91,7 +104,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (in->type != S_IFREG)
 		r = -EINVAL;
 	else
-		r = open_handle(kfs_of(req), in, fi, NULL, NULL);
+		r = open_handle(req, ino, in, fi, NULL, NULL);
 	if (r)
 		reply_err(req, r);
 	else
@@ -117,7 +130,8 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	r = do_lookup(req, parent, name, &e);
 	if (!r) {
 		in = node(req, e.ino);
-		r = open_handle(fs, in, fi, created ? &e.attr : NULL, &datafd);
+		r = open_handle(req, e.ino, in, fi, created ? &e.attr : NULL,
+				&datafd);
 	}
 	if (datafd >= 0)
 		close(datafd);
@@ -203,17 +217,24 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 }
 
-static int kill_privs(fuse_req_t req, struct kinode *in)
+int kill_privs(fuse_req_t req, fuse_ino_t ino, struct kinode *in)
 {
 	gid_t groups[65];
-	int n = fuse_req_getgroups(req, 64, groups + 1);
+	int n, r;
 
+	if (in->type != S_IFREG || !atomic_load(&in->privs))
+		return 0;
+	n = fuse_req_getgroups(req, 64, groups + 1);
 	groups[0] = fuse_req_ctx(req)->gid;
 	/* unknown supplementary groups: the set-group-ID bit goes */
 	if (n < 0)
 		n = 0;
-	return attr_kill_privs(in, fuse_req_ctx(req)->uid, groups,
-			       (size_t)(n < 64 ? n : 64) + 1);
+	r = attr_kill_privs(in, fuse_req_ctx(req)->uid, groups,
+			    (size_t)(n < 64 ? n : 64) + 1);
+	/* The kernel may hold the old mode (attributes only: a write holds
+	 * the pages it is writing locked). */
+	fuse_lowlevel_notify_inval_inode(kfs_of(req)->se, ino, -1, 0);
+	return r;
 }
 
 void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
@@ -224,9 +245,10 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 
 	if (!h->writable)
 		r = -EBADF;
-	/* privileges set since the open (attr_privs) */
-	else if (h->direct && atomic_load(&h->in->privs))
-		r = kill_privs(req, h->in);
+	/* What the kernel leaves to us: on a write-only handle, privileges
+	 * set since the open (attr_privs); with fs->killpriv, all. */
+	else if (h->direct || atomic_load(&kfs_of(req)->killpriv))
+		r = kill_privs(req, ino, h->in);
 	if (!r)
 		r = kind_file_write(&h->f, (const uint8_t *)buf, size,
 				    (uint64_t)off);
@@ -278,12 +300,13 @@ void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 	uint64_t end = (uint64_t)off + (uint64_t)len;
 	int r = 0;
 
-	(void)ino;
 	if (mode & ~FALLOC_FL_KEEP_SIZE)
 		r = -EOPNOTSUPP; /* no holes to punch in sealed chunks */
 	else if (!hnd(fi)->writable)
 		r = -EBADF;
-	else if (!(mode & FALLOC_FL_KEEP_SIZE) && end > kind_file_size(f))
+	else if (atomic_load(&kfs_of(req)->killpriv))
+		r = kill_privs(req, ino, hnd(fi)->in);
+	if (!r && !(mode & FALLOC_FL_KEEP_SIZE) && end > kind_file_size(f))
 		r = attr_truncate(kfs_of(req), hnd(fi)->in, f, end);
 	reply_err(req, r);
 }

@@ -4,7 +4,8 @@
  * The FUSE front end is split by what a handler touches: ops.c
  * (names: lookup, mkdir, rename, ...), ops_file.c (regular file data),
  * ops_dir.c (directory listing, xattrs, statfs), ops_mount.c (session
- * setup).  These are the only files that include <fuse_lowlevel.h>.
+ * setup), ops_io.c (its reads and writes of /dev/fuse).  These are the
+ * only files that include <fuse_lowlevel.h>.
  */
 #ifndef KMSFS_OPS_INT_H
 #define KMSFS_OPS_INT_H
@@ -39,6 +40,15 @@ int do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name,
 	      struct fuse_entry_param *e);
 
 extern const struct fuse_lowlevel_ops kmsfs_ops;
+
+/* After fuse_session_mount: read and write /dev/fuse through ops_io.c,
+ * which claims FUSE_HANDLE_KILLPRIV_V2 (kfs.killpriv).  0 or -errno. */
+int ops_io_setup(struct fuse_session *se);
+/* Remove what a change by req's caller takes from in (attr_kill_privs):
+ * capabilities, and the set-ID bits a caller without CAP_FSETID loses.
+ * Nothing to do unless in->privs.  Drops the kernel's attributes of ino
+ * after a change. */
+int kill_privs(fuse_req_t req, fuse_ino_t ino, struct kinode *in);
 
 void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,

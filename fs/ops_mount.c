@@ -156,6 +156,11 @@ int kfs_mount(const struct kfs_options *o)
 		log_err("cannot mount on %s", o->mountpoint);
 		goto out;
 	}
+	if (ops_io_setup(se)) {
+		log_err("cannot set up the FUSE session on %s", o->mountpoint);
+		fuse_session_unmount(se);
+		goto out;
+	}
 	if (!o->foreground) {
 		fuse_daemonize(0);
 		/* mlock'd memory is not inherited across fork() */

@@ -1,0 +1,67 @@
+/*
+ * ops_io.c - the session's reads and writes of /dev/fuse
+ * (fuse_session_custom_io): libfuse's own, except that the reply to
+ * FUSE_INIT also claims FUSE_HANDLE_KILLPRIV_V2 when the kernel offers it.
+ *
+ * With it the kernel leaves removing set-ID bits and file capabilities on
+ * write, truncate and chown to the daemon (kill_privs in ops_file.c), and
+ * stops making two round trips of its own for them: a GETXATTR of
+ * security.capability ahead of each write(2) through its page cache, and
+ * a GETATTR ahead of each chown.  libfuse 3.14 has no way to claim it
+ * (FUSE_CAP_HANDLE_KILLPRIV_V2 came with a later libfuse).
+ */
+#define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
+
+#include "ops_int.h"
+
+#include <linux/fuse.h>
+#include <stddef.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
+{
+	struct kfs *fs = userdata;
+	ssize_t n = read(fd, buf, len);
+	const struct fuse_in_header *h = buf;
+	const struct fuse_init_in *init = (const void *)(h + 1);
+
+	if (n >= (ssize_t)(sizeof(*h) + offsetof(struct fuse_init_in, flags) +
+			   sizeof(init->flags)) &&
+	    h->opcode == FUSE_INIT && init->major == FUSE_KERNEL_VERSION &&
+	    (init->flags & FUSE_HANDLE_KILLPRIV_V2))
+		atomic_store(&fs->init_unique, h->unique);
+	return n;
+}
+
+static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
+{
+	struct kfs *fs = userdata;
+	const struct fuse_out_header *oh = iov[0].iov_base;
+	uint64_t init =
+	    atomic_load_explicit(&fs->init_unique, memory_order_relaxed);
+
+	/* The kernel sends nothing else before it has the INIT reply. */
+	if (init && count >= 2 && iov[0].iov_len == sizeof(*oh) &&
+	    oh->unique == init) {
+		struct fuse_init_out *out = iov[1].iov_base;
+
+		if (oh->error == 0 &&
+		    iov[1].iov_len >= offsetof(struct fuse_init_out, flags) +
+					  sizeof(out->flags)) {
+			out->flags |= FUSE_HANDLE_KILLPRIV_V2;
+			atomic_store(&fs->killpriv, true);
+		}
+		atomic_store(&fs->init_unique, 0);
+	}
+	return writev(fd, iov, count);
+}
+
+int ops_io_setup(struct fuse_session *se)
+{
+	/* userdata: the struct kfs given to fuse_session_new */
+	static const struct fuse_custom_io io = {.read = io_read,
+						 .writev = io_writev};
+
+	return fuse_session_custom_io(se, &io, fuse_session_fd(se));
+}
