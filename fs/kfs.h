@@ -71,7 +71,6 @@ struct kfs {
 	/* The daemon, not the kernel, removes set-ID bits and capabilities
 	 * on write, truncate and chown (fs/ops_io.c). */
 	atomic_bool killpriv;
-	_Atomic uint64_t init_unique; /* fs/ops_io.c: the FUSE_INIT answered */
 };
 
 /* Open the backing directory and set up the table and key cache.

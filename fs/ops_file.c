@@ -73,9 +73,10 @@ static int open_handle(fuse_req_t req, fuse_ino_t ino, struct kinode *in,
 	 * kernel then neither copies each write into its cache nor asks for
 	 * security.capability ahead of each write (a round trip each) to
 	 * remove set-ID bits and capabilities (file_remove_privs).  A file
-	 * that has any keeps the cached path, where the kernel removes them
-	 * as on any filesystem; op_write removes those set while the
-	 * handle is open.  Not when single-threaded: op_write's page
+	 * that has any keeps the cached path, where they go as on any
+	 * filesystem (by the kernel, or kill_privs with fs->killpriv);
+	 * op_write removes those set while the handle is open.  Not when
+	 * single-threaded: op_write's page
 	 * invalidation may wait for a read that only another thread can
 	 * serve. */
 	if (fs->write_direct && (fi->flags & O_ACCMODE) == O_WRONLY &&

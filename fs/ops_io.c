@@ -19,18 +19,22 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+/* The FUSE_INIT being answered, 0 once answered: one session a process. */
+static _Atomic uint64_t init_unique;
+
 static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
 {
-	struct kfs *fs = userdata;
 	ssize_t n = read(fd, buf, len);
 	const struct fuse_in_header *h = buf;
 	const struct fuse_init_in *init = (const void *)(h + 1);
+
+	(void)userdata;
 
 	if (n >= (ssize_t)(sizeof(*h) + offsetof(struct fuse_init_in, flags) +
 			   sizeof(init->flags)) &&
 	    h->opcode == FUSE_INIT && init->major == FUSE_KERNEL_VERSION &&
 	    (init->flags & FUSE_HANDLE_KILLPRIV_V2))
-		atomic_store(&fs->init_unique, h->unique);
+		atomic_store(&init_unique, h->unique);
 	return n;
 }
 
@@ -39,7 +43,7 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 	struct kfs *fs = userdata;
 	const struct fuse_out_header *oh = iov[0].iov_base;
 	uint64_t init =
-	    atomic_load_explicit(&fs->init_unique, memory_order_relaxed);
+	    atomic_load_explicit(&init_unique, memory_order_relaxed);
 
 	/* The kernel sends nothing else before it has the INIT reply. */
 	if (init && count >= 2 && iov[0].iov_len == sizeof(*oh) &&
@@ -52,7 +56,7 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 			out->flags |= FUSE_HANDLE_KILLPRIV_V2;
 			atomic_store(&fs->killpriv, true);
 		}
-		atomic_store(&fs->init_unique, 0);
+		atomic_store(&init_unique, 0);
 	}
 	return writev(fd, iov, count);
 }
