@@ -139,7 +139,8 @@ static void check_encrypted(struct run *x, const struct item *it, int fd,
 	}
 	if (!it->key)
 		return; /* the chain's own problem says why */
-	r = cf_decrypt_fd(it->key, fd, null_fd, 0);
+	r = cf_decrypt_fd(it->key, fd, null_fd,
+			  x->o->allow_v1 ? CF_ALLOW_V1 : 0);
 	if (r)
 		problem(x, it->path, "%s", cf_strerror(r));
 }

@@ -24,6 +24,7 @@ struct verify_opts {
 	const char *target;	 /* a chain, "LATEST", or NULL for all */
 	struct ks_keyring *keys; /* to unlock the chains */
 	unsigned threads;	 /* 0: one per online core */
+	bool allow_v1;		 /* authenticate v1 files, as a mount would */
 	/* called about twice a second from one thread while running */
 	void (*progress)(void *ctx, uint64_t bytes, uint64_t total_bytes,
 			 uint64_t files, uint64_t total_files);

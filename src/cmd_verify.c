@@ -149,6 +149,7 @@ static int verify_go(const struct verify_cli *v, const struct cfg *s,
 	    .target = v->target,
 	    .keys = keys,
 	    .threads = v->threads,
+	    .allow_v1 = s->allow_v1,
 	};
 	struct verify_report rep;
 	struct bar bar;

@@ -1,7 +1,8 @@
 #!/bin/bash
 # v1 (one GCM message per file, CockroachDB 21.1 and older) is refused by
 # default, as CockroachDB's own reader does now: through the mount (EIO
-# and a log line naming the file), by `kmsfs cat` and by `kmsfs decrypt`.
+# and a log line naming the file), by `kmsfs cat`, `kmsfs decrypt` and
+# `kmsfs verify`.
 # With --allow-v1 it is read (and never written: EROFS), bounded in
 # memory.  The downgrade of issue 8 (a v2 file cut to its first chunk with
 # the version byte set to 1) is EIO by default; with --allow-v1 it reads
@@ -58,6 +59,23 @@ kumount "$MNT"
 "$K" cat --passphrase-file "$PASS" --allow-v1 "$STORE" c1/old-v1 >"$T/cat" ||
 	fail "kmsfs cat --allow-v1"
 assert_cmp "$T/cat" "$T/payload" "kmsfs cat --allow-v1"
+# verify: refused without --allow-v1, naming the option; with it, the
+# v1 file is authenticated (and a changed byte in it is found)
+assert_status 1 "kmsfs verify of a store with v1 files" \
+	"$K" verify --passphrase-file "$PASS" "$STORE" --all
+for f in old-v1 downgraded; do
+	grep -q "c1/$f.*--allow-v1" "$T/out" "$T/err" ||
+		fail "kmsfs verify: no line naming $f and the option"
+done
+assert_status 0 "kmsfs verify --allow-v1" \
+	"$K" verify --passphrase-file "$PASS" --allow-v1 "$STORE" --all
+cp "$STORE/c1/old-v1" "$T/old-v1.orig"
+printf '\377' | dd of="$STORE/c1/old-v1" bs=1 seek=5000 conv=notrunc status=none
+assert_status 1 "kmsfs verify --allow-v1 of a changed v1 file" \
+	"$K" verify --passphrase-file "$PASS" --allow-v1 "$STORE" --all
+grep -q "c1/old-v1.*failed to decrypt" "$T/out" "$T/err" ||
+	fail "kmsfs verify --allow-v1: the changed v1 file is not named"
+cp "$T/old-v1.orig" "$STORE/c1/old-v1"
 "$K" decrypt --data-key-file "$T/key" --allow-v1 "$STORE/c1/old-v1" "$T/dec" ||
 	fail "kmsfs decrypt --allow-v1"
 assert_cmp "$T/dec" "$T/payload" "kmsfs decrypt --allow-v1"
