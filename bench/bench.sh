@@ -5,6 +5,7 @@
 #   sudo KMSFS_BIN=build/kmsfs bench/bench.sh                 # 512 MiB, 3 rounds
 #   sudo KMSFS_BIN=build/kmsfs bench/bench.sh --quick         # smoke run (~1 min)
 #   sudo KMSFS_BIN=build/kmsfs bench/bench.sh --only write,read --rounds 5
+#   sudo KMSFS_BIN=build/kmsfs bench/bench.sh --base /old/build/kmsfs # before/after
 #
 # A benchmark to run by hand, not a test: it runs as root (drop_caches,
 # FUSE mounts) and needs gocryptfs and fio (Debian: apt-get install
@@ -23,6 +24,10 @@
 #                   on the disk under test, here the one holding /work)
 #   --tree DIR      the tree to untar (default /usr/include, ~8,900 entries)
 #   --kmsfs-args S  extra words for 'kmsfs mount' (e.g. "-o max_read=131072")
+#   --base BIN      another kmsfs binary (an older build) measured in the same
+#                   rounds as a fourth target, "kmsfs before", on its own
+#                   store: every row runs on plain, before, kmsfs, gocryptfs
+#                   in turn, and the table gains the ratio kmsfs vs before
 #   --quick         smoke run: 1,000 small files, 200 redirects and appends,
 #                   fsx -N 2000, and unless given --size 32 and 1 round
 #                   (numbers are not meaningful)
@@ -53,7 +58,8 @@
 #
 # Output: a machine line, then a Markdown table on stdout with per row the
 # median (min-max) of each target and the ratios kmsfs vs gocryptfs and
-# kmsfs vs plain, of medians, oriented so that > 1 means kmsfs is better
+# kmsfs vs plain (and kmsfs vs before, with --base), of medians, oriented
+# so that > 1 means kmsfs is better
 # (faster, or less CPU).  Progress goes to stderr.  Everything lives in one
 # scratch directory, removed at exit; mounts are undone even on Ctrl-C.
 
@@ -67,7 +73,7 @@ thou() { sed ':a;s/\B[0-9]\{3\}\>/,&/;ta' <<<"$1"; } # 5000 -> 5,000
 
 ALL_ROWS=(write read warm par randread untar ls rm small redirect cpu append fsx)
 ROUNDS=3 SIZE=512 JSON='' PARENT=/var/tmp TREE=/usr/include ONLY='' QUICK=''
-KMSFS_ARGS='' SET_ROUNDS='' SET_SIZE=''
+KMSFS_ARGS='' SET_ROUNDS='' SET_SIZE='' BASE_BIN=''
 NSMALL=5000 NREDIR=1000 NAPPEND=2000 FSX_OPS=100000
 while [[ $# -gt 0 ]]; do
 	case $1 in
@@ -78,6 +84,7 @@ while [[ $# -gt 0 ]]; do
 	--dir) PARENT=${2:?}; shift ;;
 	--tree) TREE=${2:?}; shift ;;
 	--kmsfs-args) KMSFS_ARGS=${2:?}; shift ;;
+	--base) BASE_BIN=${2:?}; shift ;;
 	--quick) QUICK=1 ;;
 	-h | --help) usage 0 ;;
 	*) echo "bench.sh: unknown argument '$1'" >&2; usage ;;
@@ -109,6 +116,10 @@ sel_any() { local r; for r; do sel "$r" && return 0; done; return 1; }
 KMSFS_BIN=${KMSFS_BIN:-$root/build/kmsfs}
 [[ -x $KMSFS_BIN ]] || die "KMSFS_BIN=$KMSFS_BIN is not an executable (build first)"
 KMSFS_BIN=$(cd "$(dirname "$KMSFS_BIN")" && pwd)/$(basename "$KMSFS_BIN")
+if [[ -n $BASE_BIN ]]; then
+	[[ -x $BASE_BIN ]] || die "--base $BASE_BIN is not an executable"
+	BASE_BIN=$(cd "$(dirname "$BASE_BIN")" && pwd)/$(basename "$BASE_BIN")
+fi
 command -v gocryptfs >/dev/null || die "gocryptfs is not installed (apt-get install gocryptfs)"
 command -v fusermount3 >/dev/null || die "fusermount3 is not installed (apt-get install fuse3)"
 PY=/usr/bin/python3
@@ -123,7 +134,7 @@ fi
 PARENT=$(cd "$PARENT" && pwd)
 
 W=$(mktemp -d "$PARENT/kmsfs-bench.XXXXXX")
-KMS_PID='' GOC_PID=''
+KMS_PID='' GOC_PID='' BASE_PID=''
 BG_PIDS=()
 SAMPLES=$W/samples.tsv ROWSF=$W/rows.tsv META=$W/meta.tsv NOTES=$W/notes.txt
 : >"$SAMPLES"
@@ -147,11 +158,12 @@ cleanup() {
 	set +e
 	trap - INT TERM
 	for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	for m in "$W/kmsfs.mnt" "$W/gocryptfs.mnt"; do
+	for m in "$W/kmsfs.mnt" "$W/base.mnt" "$W/gocryptfs.mnt"; do
 		mountpoint -q "$m" || continue
 		fusermount3 -u "$m" 2>/dev/null || fusermount3 -u -z "$m"
 	done
 	stop_daemon "$KMS_PID"
+	stop_daemon "$BASE_PID"
 	stop_daemon "$GOC_PID"
 	if grep -q " $W/" /proc/mounts; then
 		echo "bench.sh: $W still has mounts; not removed" >&2
@@ -199,8 +211,8 @@ if [[ -d /sys/block/$disk ]]; then
 fi
 # The revision of the checkout the binary was built in (KMSFS_BIN may come
 # from another tree than this script).
-kmsfs_rev=$(git -C "$(dirname "$(readlink -f "$KMSFS_BIN")")" describe \
-	--always --dirty 2>/dev/null || echo unknown)
+rev_of() { git -C "$(dirname "$(readlink -f "$1")")" describe --always --dirty 2>/dev/null || echo unknown; }
+kmsfs_rev=$(rev_of "$KMSFS_BIN")
 goc_ver=$(gocryptfs -version 2>/dev/null | head -n1 | cut -d';' -f1)
 MACHINE="$cpu_model, $(nproc) cores, $ram RAM, Linux $(uname -r), $fs_type on $dev_info"
 meta machine "$MACHINE"
@@ -213,6 +225,7 @@ meta device "$dev_info"
 meta loadavg "$(cut -d' ' -f1-3 /proc/loadavg)"
 meta date "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 meta kmsfs "$kmsfs_rev"
+[[ -z $BASE_BIN ]] || meta base "$(rev_of "$BASE_BIN")"
 meta gocryptfs "$goc_ver"
 meta fio "$(fio --version 2>/dev/null || echo none)"
 meta rounds "$ROUNDS"
@@ -249,8 +262,11 @@ record() { # row system round value
 
 # --- the three targets
 SYSTEMS=(plain kmsfs gocryptfs)
-declare -A TARGET=([plain]=$W/plain [kmsfs]=$W/kmsfs.mnt/bench [gocryptfs]=$W/gocryptfs.mnt)
-declare -A MOUNTP=([kmsfs]=$W/kmsfs.mnt [gocryptfs]=$W/gocryptfs.mnt)
+[[ -z $BASE_BIN ]] || SYSTEMS=(plain base kmsfs gocryptfs)
+meta systems "${SYSTEMS[*]}"
+declare -A TARGET=([plain]=$W/plain [kmsfs]=$W/kmsfs.mnt/bench [gocryptfs]=$W/gocryptfs.mnt
+	[base]=$W/base.mnt/bench)
+declare -A MOUNTP=([kmsfs]=$W/kmsfs.mnt [gocryptfs]=$W/gocryptfs.mnt [base]=$W/base.mnt)
 declare -A DAEMON=()
 mkdir -p "$W/plain" "$W/kmsfs.store" "$W/kmsfs.mnt" "$W/gocryptfs.cipher" "$W/gocryptfs.mnt"
 
@@ -274,6 +290,16 @@ KMS_PID=$!
 DAEMON[kmsfs]=$KMS_PID
 wait_mount "$W/kmsfs.mnt" "$KMS_PID" "$W/kmsfs.log"
 mkdir "$W/kmsfs.mnt/bench" # a chain
+if [[ -n $BASE_BIN ]]; then
+	mkdir -p "$W/base.store" "$W/base.mnt"
+	# shellcheck disable=SC2086 # --kmsfs-args is a list of words
+	"$BASE_BIN" mount -f $KMSFS_ARGS --kms "$URI" "$W/base.store" "$W/base.mnt" \
+		2>"$W/base.log" &
+	BASE_PID=$!
+	DAEMON[base]=$BASE_PID
+	wait_mount "$W/base.mnt" "$BASE_PID" "$W/base.log"
+	mkdir "$W/base.mnt/bench"
+fi
 
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$W/gocryptfs.pass"
 chmod 600 "$W/gocryptfs.pass"
@@ -518,7 +544,6 @@ meta loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 import json, statistics, sys
 
 rows_f, samples_f, meta_f, notes_f, json_f = sys.argv[1:6]
-SYSTEMS = ["plain", "kmsfs", "gocryptfs"]
 meta, selected = {}, []
 for line in open(meta_f):
     k, v = line.rstrip("\n").split("\t", 1)
@@ -526,6 +551,8 @@ for line in open(meta_f):
         selected.append(v)
     else:
         meta[k] = v
+SYSTEMS = meta.get("systems", "plain kmsfs gocryptfs").split()
+BASE = "base" in SYSTEMS
 rows = []
 for line in open(rows_f):
     rid, label, unit, better = line.rstrip("\n").split("\t")
@@ -567,18 +594,26 @@ for r in rows:
     r = dict(r, results=per,
              kmsfs_vs_gocryptfs=ratio(r, med.get("kmsfs"), med.get("gocryptfs")),
              kmsfs_vs_plain=ratio(r, med.get("kmsfs"), med.get("plain")))
+    if BASE:
+        r["kmsfs_vs_base"] = ratio(r, med.get("kmsfs"), med.get("base"))
     out_rows.append(r)
 
 rounds = int(meta.get("rounds", "1"))
 print()
 print("Machine: " + meta["machine"])
-print("kmsfs %s, %s, %d round%s interleaved (plain, kmsfs, gocryptfs per row), "
+NAMES = dict(plain="plain", base="kmsfs before", kmsfs="kmsfs", gocryptfs="gocryptfs")
+print("kmsfs %s%s, %s, %d round%s interleaved (%s per row), "
       "load average %s at start, %s at end, %s."
-      % (meta["kmsfs"], meta["gocryptfs"], rounds, "s" if rounds > 1 else "",
+      % (meta["kmsfs"], " (before: %s)" % meta["base"] if BASE else "",
+         meta["gocryptfs"], rounds, "s" if rounds > 1 else "",
+         ", ".join(NAMES[s] for s in SYSTEMS),
          meta["loadavg"], meta.get("loadavg_end", "?"), meta["date"]))
 print()
-print("| figure | plain | kmsfs | gocryptfs | kmsfs vs gocryptfs | kmsfs vs plain |")
-print("|---|---|---|---|---|---|")
+head = ["figure"] + [NAMES[s] for s in SYSTEMS] + ["kmsfs vs gocryptfs", "kmsfs vs plain"]
+if BASE:
+    head.append("kmsfs vs before")
+print("| " + " | ".join(head) + " |")
+print("|" + "---|" * len(head))
 for r in out_rows:
     cells = []
     for s in SYSTEMS:
@@ -594,12 +629,12 @@ for r in out_rows:
             if p["failed"]:
                 c += " [%d failed]" % p["failed"]
             cells.append(c)
-    rg, rp = r["kmsfs_vs_gocryptfs"], r["kmsfs_vs_plain"]
-    rg = "-" if rg is None else "%.2fx" % rg
-    rp = "-" if rp is None else "%.2fx" % rp
+    x = lambda v: "-" if v is None else "%.2fx" % v
+    rg, rp = x(r["kmsfs_vs_gocryptfs"]), x(r["kmsfs_vs_plain"])
     if r["id"] == "cpu" and meta.get("aes_s_per_gib"):
         rp = "AES-256-GCM alone: %s" % meta["aes_s_per_gib"]
-    print("| %s | %s | %s | %s | %s | %s |" % ((r["label"],) + tuple(cells) + (rg, rp)))
+    tail = [rg, rp] + ([x(r["kmsfs_vs_base"])] if BASE else [])
+    print("| " + " | ".join([r["label"]] + cells + tail) + " |")
 print()
 print("Cells: median (min-max) over the rounds. Ratios are of medians and read "
       "> 1 = kmsfs better (higher throughput, or less time or CPU); < 1 = kmsfs worse.")
