@@ -25,6 +25,7 @@ struct kfs_options {
 	bool single_thread;	 /* -s */
 	bool nonempty;		 /* -o nonempty: may hide a directory's files */
 	bool allow_v1; /* read v1 files (CockroachDB <= 21.1), never write */
+	unsigned read_ahead_kb; /* the mount's read-ahead; 0: the kernel's */
 };
 
 /* Check the keys against the backing store, mount, daemonize (unless

@@ -5,7 +5,8 @@
  * of the parent's own file system too), backed by a device comparison
  * with the parent.  A dead FUSE mount may still answer a plain stat from
  * the kernel's attribute cache, so liveness is probed with a statx that
- * forces a round trip to the daemon.
+ * forces a round trip to the daemon.  The read-ahead window is set through
+ * the mount's backing device info in sysfs, found by mountinfo's device.
  */
 #include "mountpoint.h"
 
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../lib/log.h"
 #include "../lib/mountinfo.h"
@@ -96,6 +98,28 @@ static int mp_empty(const char *path)
 			path);
 	else if (r)
 		log_err("cannot read mount point %s: %s", path, strerror(-r));
+	return r;
+}
+
+int mountpoint_set_readahead(const char *path, unsigned kb)
+{
+	struct mountinfo_entry me;
+	char sys[96], val[16];
+	int fd, n, r = mountinfo_find(path, &me);
+
+	if (r)
+		return r;
+	if (strcmp(me.fstype, "fuse.kmsfs") != 0)
+		return -ENOENT;
+	if (snprintf(sys, sizeof(sys), "/sys/class/bdi/%s/read_ahead_kb",
+		     me.dev) >= (int)sizeof(sys))
+		return -ENAMETOOLONG;
+	n = snprintf(val, sizeof(val), "%u\n", kb);
+	fd = open(sys, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = write(fd, val, (size_t)n) == n ? 0 : -errno;
+	close(fd);
 	return r;
 }
 

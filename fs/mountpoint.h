@@ -23,4 +23,12 @@
  * entries and !nonempty, or the -errno of a failed stat/readdir. */
 int mountpoint_check(const char *path, bool nonempty);
 
+/* Set the kernel's read-ahead window (KiB) of the kmsfs mount on path
+ * (sysfs: /sys/class/bdi/<its device>/read_ahead_kb).  FUSE mounts start
+ * at 128 KiB, and the kernel lowers the window to what the daemon's
+ * answer to FUSE_INIT allows, so this is for after that answer.  0, or
+ * -ENOENT (no kmsfs mount on path), -errno of the write (-EACCES when
+ * not root).  Nothing logged. */
+int mountpoint_set_readahead(const char *path, unsigned kb);
+
 #endif

@@ -1,26 +1,40 @@
 /*
  * ops_io.c - the session's reads and writes of /dev/fuse
- * (fuse_session_custom_io): libfuse's own, except that the reply to
- * FUSE_INIT also claims FUSE_HANDLE_KILLPRIV_V2 when the kernel offers it.
+ * (fuse_session_custom_io): libfuse's own, except around the answer to
+ * FUSE_INIT, which libfuse 3.14 gives no way to shape:
  *
- * With it the kernel leaves removing set-ID bits and file capabilities on
- * write, truncate and chown to the daemon (kill_privs in ops_file.c), and
- * stops making two round trips of its own for them: a GETXATTR of
- * security.capability ahead of each write(2) through its page cache, and
- * a GETATTR ahead of each chown.  libfuse 3.14 has no way to claim it
- * (FUSE_CAP_HANDLE_KILLPRIV_V2 came with a later libfuse).
+ *  - the answer also claims FUSE_HANDLE_KILLPRIV_V2 when the kernel
+ *    offers it.  With it the kernel leaves removing set-ID bits and file
+ *    capabilities on write, truncate and chown to the daemon (kill_privs
+ *    in ops_file.c), and stops making two round trips of its own for
+ *    them: a GETXATTR of security.capability ahead of each write(2)
+ *    through its page cache, and a GETATTR ahead of each chown
+ *    (FUSE_CAP_HANDLE_KILLPRIV_V2 came with a later libfuse);
+ *  - once it is answered, the mount's read-ahead window is set
+ *    (fs->read_ahead_kb).  A FUSE mount starts at the kernel's 128 KiB,
+ *    and the kernel lowers it to the answer's max_readahead then, so it
+ *    can only be raised after: a sequential reader then gets requests of
+ *    up to 1 MiB, several in flight, instead of 128 KiB ones.
  */
 #define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
 
 #include "ops_int.h"
 
+#include <errno.h>
 #include <linux/fuse.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
-/* The FUSE_INIT being answered, 0 once answered: one session a process. */
+#include "../lib/log.h"
+#include "mountpoint.h"
+
+/* The FUSE_INIT being answered, 0 once answered (one session a process),
+ * and whether it offered FUSE_HANDLE_KILLPRIV_V2. */
 static _Atomic uint64_t init_unique;
+static atomic_bool init_killpriv;
 
 static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
 {
@@ -32,10 +46,25 @@ static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
 
 	if (n >= (ssize_t)(sizeof(*h) + offsetof(struct fuse_init_in, flags) +
 			   sizeof(init->flags)) &&
-	    h->opcode == FUSE_INIT && init->major == FUSE_KERNEL_VERSION &&
-	    (init->flags & FUSE_HANDLE_KILLPRIV_V2))
+	    h->opcode == FUSE_INIT && init->major == FUSE_KERNEL_VERSION) {
+		atomic_store(&init_killpriv,
+			     (init->flags & FUSE_HANDLE_KILLPRIV_V2) != 0);
 		atomic_store(&init_unique, h->unique);
+	}
 	return n;
+}
+
+static void set_readahead(const struct kfs *fs)
+{
+	int r = mountpoint_set_readahead(fs->mountpoint, fs->read_ahead_kb);
+
+	if (!r)
+		log_debug("read-ahead: %u KiB", fs->read_ahead_kb);
+	else
+		log_info("read-ahead left at the kernel's (%s): %s",
+			 r == -EACCES ? "setting it needs root"
+				      : "cannot set it",
+			 strerror(-r));
 }
 
 static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
@@ -44,13 +73,16 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 	const struct fuse_out_header *oh = iov[0].iov_base;
 	uint64_t init =
 	    atomic_load_explicit(&init_unique, memory_order_relaxed);
+	bool answered = false;
+	ssize_t n;
 
 	/* The kernel sends nothing else before it has the INIT reply. */
 	if (init && count >= 2 && iov[0].iov_len == sizeof(*oh) &&
 	    oh->unique == init) {
 		struct fuse_init_out *out = iov[1].iov_base;
 
-		if (oh->error == 0 &&
+		answered = oh->error == 0;
+		if (answered && atomic_load(&init_killpriv) &&
 		    iov[1].iov_len >= offsetof(struct fuse_init_out, flags) +
 					  sizeof(out->flags)) {
 			out->flags |= FUSE_HANDLE_KILLPRIV_V2;
@@ -58,7 +90,11 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 		}
 		atomic_store(&init_unique, 0);
 	}
-	return writev(fd, iov, count);
+	n = writev(fd, iov, count);
+	/* The kernel took the answer (and its max_readahead) in writev. */
+	if (answered && n >= 0 && fs->read_ahead_kb && fs->mountpoint)
+		set_readahead(fs);
+	return n;
 }
 
 int ops_io_setup(struct fuse_session *se)

@@ -148,6 +148,8 @@ int kfs_mount(const struct kfs_options *o)
 		goto out;
 	}
 	fs->se = se;
+	fs->mountpoint = o->mountpoint;
+	fs->read_ahead_kb = o->read_ahead_kb;
 	/* see open_handle in fs/ops_file.c */
 	fs->write_direct = !o->single_thread;
 	fs->share_reads = !o->single_thread;

@@ -35,13 +35,13 @@ static void mi_unescape(char *s)
  * "-", type, source, super options. */
 static bool mi_match(char *line, const char *path, struct mountinfo_entry *out)
 {
-	char *save = NULL, *mp, *sep, *fstype, *source;
+	char *save = NULL, *dev, *mp, *sep, *fstype, *source;
 
-	if (!strtok_r(line, " ", &save))
+	if (!strtok_r(line, " ", &save) || !strtok_r(NULL, " ", &save))
 		return false;
-	for (int i = 0; i < 3; i++)
-		if (!strtok_r(NULL, " ", &save))
-			return false;
+	dev = strtok_r(NULL, " ", &save);
+	if (!dev || !strtok_r(NULL, " ", &save))
+		return false;
 	mp = strtok_r(NULL, " ", &save);
 	sep = save ? strstr(save, " - ") : NULL;
 	if (!mp || !sep)
@@ -55,6 +55,7 @@ static bool mi_match(char *line, const char *path, struct mountinfo_entry *out)
 		mi_unescape(source);
 	snprintf(out->fstype, sizeof(out->fstype), "%s", fstype ? fstype : "?");
 	snprintf(out->source, sizeof(out->source), "%s", source ? source : "?");
+	snprintf(out->dev, sizeof(out->dev), "%s", dev);
 	return true;
 }
 

@@ -14,10 +14,11 @@
 struct mountinfo_entry {
 	char fstype[64];  /* e.g. "fuse.kmsfs", "tmpfs" */
 	char source[256]; /* e.g. the backing store; "none" */
+	char dev[24];	  /* its st_dev as "major:minor", e.g. "0:38" */
 };
 
 /* The topmost mount whose mount point is path (absolute and canonical,
- * as realpath() gives it): its type and source, truncated to fit.
+ * as realpath() gives it): its type, source and device, truncated to fit.
  * Returns 0, -ENOENT if nothing is mounted on path, or -errno when
  * /proc/self/mountinfo cannot be read (nothing logged). */
 int mountinfo_find(const char *path, struct mountinfo_entry *out);

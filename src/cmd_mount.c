@@ -42,10 +42,11 @@ static int mount_add_opts(char **opts, const char *arg)
 	return CMD_OK;
 }
 
-/* Remove every option exactly equal to name from the comma-separated
- * list opts (in place); true if there was one.  For options kmsfs handles
- * itself, which libfuse would reject as unknown. */
-static bool mount_take_opt(char *opts, const char *name)
+/* Remove every option exactly equal to name (with val: every name=VALUE,
+ * the last VALUE copied to val, truncated to vlen) from the
+ * comma-separated list opts (in place); true if there was one.  For
+ * options kmsfs handles itself, which libfuse would reject as unknown. */
+static bool mount_take_opt(char *opts, const char *name, char *val, size_t vlen)
 {
 	size_t n = strlen(name);
 	char *p = opts, *w = opts;
@@ -56,8 +57,15 @@ static bool mount_take_opt(char *opts, const char *name)
 	while (*p) {
 		size_t len = strcspn(p, ",");
 
-		if (len == n && strncmp(p, name, n) == 0) {
+		if (!val && len == n && strncmp(p, name, n) == 0) {
 			found = true;
+		} else if (val && len > n && strncmp(p, name, n) == 0 &&
+			   p[n] == '=') {
+			found = true;
+			/* a value that does not fit is kept as none */
+			snprintf(val, vlen, "%.*s",
+				 len - n - 1 < vlen ? (int)(len - n - 1) : 0,
+				 p + n + 1);
 		} else if (len) {
 			if (w != opts)
 				*w++ = ',';
@@ -134,6 +142,27 @@ static int mount_parse(const struct cmd *c, int argc, char **argv,
 	return st;
 }
 
+#define READ_AHEAD_KB_DEFAULT 4096u
+#define READ_AHEAD_KB_MAX (1024u * 1024u)
+
+/* -o read_ahead_kb=N: the mount's read-ahead window in KiB (0: the
+ * kernel's 128), taken out of the options given to libfuse. */
+static int mount_readahead(const struct cmd *c, char *opts, unsigned *kb)
+{
+	char val[16] = "", *end;
+	unsigned long n;
+
+	*kb = READ_AHEAD_KB_DEFAULT;
+	if (!mount_take_opt(opts, "read_ahead_kb", val, sizeof(val)))
+		return CMD_OK;
+	errno = 0;
+	n = strtoul(val, &end, 10);
+	if (!*val || *end || errno || val[0] == '-' || n > READ_AHEAD_KB_MAX)
+		return cmd_usage(c, "read_ahead_kb takes 0 to 1048576 (KiB)");
+	*kb = (unsigned)n;
+	return CMD_OK;
+}
+
 /* Is a equal to b or below it?  Both absolute and canonical. */
 static bool mount_path_within(const char *a, const char *b)
 {
@@ -180,6 +209,7 @@ static int mount_run(const struct cmd *c, int argc, char **argv)
 {
 	struct mount_flags f = {false, false};
 	bool nonempty = false;
+	unsigned read_ahead_kb = 0;
 	struct ks_keyring *keys = NULL;
 	char *backing = NULL, *mnt = NULL;
 	struct kfs_options ko;
@@ -195,7 +225,9 @@ static int mount_run(const struct cmd *c, int argc, char **argv)
 	if (!st)
 		st = cmd_settings(c, &o, &s);
 	if (!st) /* libfuse 3 dropped it: the check is ours (fs/mountpoint.h) */
-		nonempty = mount_take_opt(s.options, "nonempty");
+		nonempty = mount_take_opt(s.options, "nonempty", NULL, 0);
+	if (!st)
+		st = mount_readahead(c, s.options, &read_ahead_kb);
 	if (!st)
 		st = mount_resolve(c, &s, &backing, &mnt);
 	if (!st)
@@ -213,6 +245,7 @@ static int mount_run(const struct cmd *c, int argc, char **argv)
 	    .single_thread = f.single_thread,
 	    .nonempty = nonempty,
 	    .allow_v1 = s.allow_v1,
+	    .read_ahead_kb = read_ahead_kb,
 	};
 	st = kfs_mount(&ko);
 out:
@@ -236,7 +269,10 @@ const struct cmd cmd_mount = {
 	    "  -o OPT[,OPT...]        FUSE mount options, e.g. allow_other "
 	    "(repeatable);\n"
 	    "                         nonempty: allow a non-empty mount "
-	    "point\n"
+	    "point;\n"
+	    "                         read_ahead_kb=N: read-ahead window "
+	    "(default 4096,\n"
+	    "                         0: the kernel's 128)\n"
 	    "  --accept-new-keys      use and record the key of a chain that "
 	    "only cloud\n"
 	    "                         KMSes open and --known-keys does not "

@@ -1,17 +1,22 @@
 /*
  * check_mountpoint.c - mount point refusals that need no root: a
  * non-empty directory (unless nonempty), not a directory, missing, and
- * "already a mount point" (/proc is one).  Dead FUSE mounts
- * and live kmsfs mounts are covered by tests/mount/t_mountsafe.sh.
+ * "already a mount point" (/proc is one), and the device mountinfo gives
+ * a mount (the read-ahead setting finds the mount's sysfs entry by it).
+ * Dead FUSE mounts and live kmsfs mounts are covered by
+ * tests/mount/t_mountsafe.sh, the read-ahead by tests/mount/t_readahead.sh.
  */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "../fs/mountpoint.h"
+#include "../lib/mountinfo.h"
 #include "testlib.h"
 
 static char *dir;
@@ -83,6 +88,26 @@ START_TEST(test_already_mounted)
 }
 END_TEST
 
+START_TEST(test_mount_device)
+{
+	struct mountinfo_entry me;
+	struct stat st;
+	char want[24];
+
+	if (access("/proc/self/mountinfo", R_OK) != 0)
+		return;
+	ck_assert_int_eq(mountinfo_find("/proc", &me), 0);
+	ck_assert_int_eq(stat("/proc", &st), 0);
+	snprintf(want, sizeof(want), "%u:%u", major(st.st_dev),
+		 minor(st.st_dev));
+	ck_assert_str_eq(me.dev, want);
+	ck_assert_str_eq(me.fstype, "proc");
+	/* Not a kmsfs mount: its read-ahead is not ours to set. */
+	ck_assert_int_eq(mountpoint_set_readahead("/proc", 4096), -ENOENT);
+	ck_assert_int_eq(mountpoint_set_readahead(dir, 4096), -ENOENT);
+}
+END_TEST
+
 static Suite *mountpoint_suite(void)
 {
 	Suite *s = suite_create("mountpoint");
@@ -93,6 +118,7 @@ static Suite *mountpoint_suite(void)
 	tcase_add_test(tc, test_nonempty);
 	tcase_add_test(tc, test_not_a_directory);
 	tcase_add_test(tc, test_already_mounted);
+	tcase_add_test(tc, test_mount_device);
 	suite_add_tcase(s, tc);
 	return s;
 }
