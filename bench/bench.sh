@@ -15,7 +15,9 @@
 #
 # Options:
 #   --rounds N      interleaved rounds (default 3): every row runs on plain,
-#                   kmsfs, gocryptfs in turn, then the next row; N times over
+#                   kmsfs, gocryptfs in turn, then the next row; N times over,
+#                   the order turned by one each round (kmsfs, gocryptfs,
+#                   plain in the second)
 #   --size MiB      size of the big file (default 512)
 #   --only ROWS     comma-separated subset of the rows below
 #   --json FILE     write the machine, the settings, every raw sample and the
@@ -506,9 +508,16 @@ run() { # row step sys round
 }
 
 for ((round = 1; round <= ROUNDS; round++)); do
-	say "round $round/$ROUNDS"
+	# The order turns by one each round: a row's first target meets a
+	# disk its predecessor left busy (its writeback, the discards of
+	# its rm) less often than the others, so no target is always first.
+	ORDER=()
+	for ((i = 0; i < ${#SYSTEMS[@]}; i++)); do
+		ORDER+=("${SYSTEMS[(i + round - 1) % ${#SYSTEMS[@]}]}")
+	done
+	say "round $round/$ROUNDS (${ORDER[*]})"
 	if sel_any write cpu read warm par randread; then
-		for s in "${SYSTEMS[@]}"; do
+		for s in "${ORDER[@]}"; do
 			if run "$(sel write && echo write || echo -)" step_write "$s" "$round"; then
 				[[ $s == plain ]] || ! sel cpu || record cpu "$s" "$round" "$CPU"
 			else
@@ -517,23 +526,23 @@ for ((round = 1; round <= ROUNDS; round++)); do
 		done
 		for r in read warm par randread; do
 			sel "$r" || continue
-			for s in "${SYSTEMS[@]}"; do run "$r" "step_$r" "$s" "$round" || true; done
+			for s in "${ORDER[@]}"; do run "$r" "step_$r" "$s" "$round" || true; done
 		done
 	fi
 	if sel_any untar ls rm; then
-		for s in "${SYSTEMS[@]}"; do
+		for s in "${ORDER[@]}"; do
 			run "$(sel untar && echo untar || echo -)" step_untar "$s" "$round" || true
 		done
 		if sel ls; then
-			for s in "${SYSTEMS[@]}"; do run ls step_ls "$s" "$round" || true; done
+			for s in "${ORDER[@]}"; do run ls step_ls "$s" "$round" || true; done
 		fi
-		for s in "${SYSTEMS[@]}"; do
+		for s in "${ORDER[@]}"; do
 			run "$(sel rm && echo rm || echo -)" step_rm "$s" "$round" || true
 		done
 	fi
 	for r in small redirect append fsx; do
 		sel "$r" || continue
-		for s in "${SYSTEMS[@]}"; do run "$r" "step_$r" "$s" "$round" || true; done
+		for s in "${ORDER[@]}"; do run "$r" "step_$r" "$s" "$round" || true; done
 	done
 done
 for s in "${SYSTEMS[@]}"; do rm -f "${TARGET[$s]}/big"; done
@@ -602,7 +611,8 @@ rounds = int(meta.get("rounds", "1"))
 print()
 print("Machine: " + meta["machine"])
 NAMES = dict(plain="plain", base="kmsfs before", kmsfs="kmsfs", gocryptfs="gocryptfs")
-print("kmsfs %s%s, %s, %d round%s interleaved (%s per row), "
+print("kmsfs %s%s, %s, %d round%s interleaved (%s per row, the order "
+      "turned by one each round), "
       "load average %s at start, %s at end, %s."
       % (meta["kmsfs"], " (before: %s)" % meta["base"] if BASE else "",
          meta["gocryptfs"], rounds, "s" if rounds > 1 else "",
