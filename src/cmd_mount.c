@@ -43,8 +43,8 @@ static int mount_add_opts(char **opts, const char *arg)
 }
 
 /* Remove every option exactly equal to name (with val: every name=VALUE,
- * the last VALUE copied to val, truncated to vlen) from the
- * comma-separated list opts (in place); true if there was one.  For
+ * the last VALUE copied to val, or "" if it does not fit in vlen) from
+ * the comma-separated list opts (in place); true if there was one.  For
  * options kmsfs handles itself, which libfuse would reject as unknown. */
 static bool mount_take_opt(char *opts, const char *name, char *val, size_t vlen)
 {
@@ -62,7 +62,6 @@ static bool mount_take_opt(char *opts, const char *name, char *val, size_t vlen)
 		} else if (val && len > n && strncmp(p, name, n) == 0 &&
 			   p[n] == '=') {
 			found = true;
-			/* a value that does not fit is kept as none */
 			snprintf(val, vlen, "%.*s",
 				 len - n - 1 < vlen ? (int)(len - n - 1) : 0,
 				 p + n + 1);
