@@ -71,10 +71,6 @@ struct kfs {
 	/* The daemon, not the kernel, removes set-ID bits and capabilities
 	 * on write, truncate and chown (fs/ops_io.c). */
 	atomic_bool killpriv;
-	/* After answering FUSE_INIT, set the mount's read-ahead window to
-	 * this many KiB (fs/ops_io.c); 0: leave the kernel's. */
-	const char *mountpoint;
-	unsigned read_ahead_kb;
 };
 
 /* Open the backing directory and set up the table and key cache.

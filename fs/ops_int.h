@@ -42,8 +42,12 @@ int do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name,
 extern const struct fuse_lowlevel_ops kmsfs_ops;
 
 /* After fuse_session_mount: read and write /dev/fuse through ops_io.c,
- * which claims FUSE_HANDLE_KILLPRIV_V2 (kfs.killpriv).  0 or -errno. */
-int ops_io_setup(struct fuse_session *se);
+ * which claims FUSE_HANDLE_KILLPRIV_V2 (kfs.killpriv) and, once FUSE_INIT
+ * is answered, sets the read-ahead window of the mount on mountpoint
+ * (which must outlive the session) to read_ahead_kb KiB (0: the kernel's
+ * stays).  0 or -errno. */
+int ops_io_setup(struct fuse_session *se, const char *mountpoint,
+		 unsigned read_ahead_kb);
 /* Remove what a change by req's caller takes from in (attr_kill_privs):
  * capabilities, and the set-ID bits a caller without CAP_FSETID loses.
  * Nothing to do unless in->privs.  Drops the kernel's attributes of ino

@@ -10,11 +10,12 @@
  *    them: a GETXATTR of security.capability ahead of each write(2)
  *    through its page cache, and a GETATTR ahead of each chown
  *    (FUSE_CAP_HANDLE_KILLPRIV_V2 came with a later libfuse);
- *  - once it is answered, the mount's read-ahead window is set
- *    (fs->read_ahead_kb).  A FUSE mount starts at the kernel's 128 KiB,
- *    and the kernel lowers it to the answer's max_readahead then, so it
- *    can only be raised after: a sequential reader then gets requests of
- *    up to 1 MiB, several in flight, instead of 128 KiB ones.
+ *  - once it is answered, the mount's read-ahead window is set (to
+ *    ops_io_setup's read_ahead_kb).  A FUSE mount starts at the
+ *    kernel's 128 KiB, and the kernel lowers it to the answer's
+ *    max_readahead then, so it can only be raised after: a sequential
+ *    reader then gets requests of up to 1 MiB, several in flight,
+ *    instead of 128 KiB ones.
  */
 #define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
 
@@ -35,6 +36,9 @@
  * and whether it offered FUSE_HANDLE_KILLPRIV_V2. */
 static _Atomic uint64_t init_unique;
 static atomic_bool init_killpriv;
+/* Set by ops_io_setup before the session runs. */
+static const char *mount_path;
+static unsigned mount_ra_kb;
 
 static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
 {
@@ -54,12 +58,12 @@ static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
 	return n;
 }
 
-static void set_readahead(const struct kfs *fs)
+static void set_readahead(void)
 {
-	int r = mountpoint_set_readahead(fs->mountpoint, fs->read_ahead_kb);
+	int r = mountpoint_set_readahead(mount_path, mount_ra_kb);
 
 	if (!r)
-		log_debug("read-ahead: %u KiB", fs->read_ahead_kb);
+		log_debug("read-ahead: %u KiB", mount_ra_kb);
 	else
 		log_info("read-ahead left at the kernel's (%s): %s",
 			 r == -EACCES ? "setting it needs root"
@@ -92,16 +96,19 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 	}
 	n = writev(fd, iov, count);
 	/* The kernel took the answer (and its max_readahead) in writev. */
-	if (answered && n >= 0 && fs->read_ahead_kb && fs->mountpoint)
-		set_readahead(fs);
+	if (answered && n >= 0 && mount_ra_kb)
+		set_readahead();
 	return n;
 }
 
-int ops_io_setup(struct fuse_session *se)
+int ops_io_setup(struct fuse_session *se, const char *mountpoint,
+		 unsigned read_ahead_kb)
 {
 	/* userdata: the struct kfs given to fuse_session_new */
 	static const struct fuse_custom_io io = {.read = io_read,
 						 .writev = io_writev};
 
+	mount_path = mountpoint;
+	mount_ra_kb = mountpoint ? read_ahead_kb : 0;
 	return fuse_session_custom_io(se, &io, fuse_session_fd(se));
 }

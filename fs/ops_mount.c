@@ -148,8 +148,6 @@ int kfs_mount(const struct kfs_options *o)
 		goto out;
 	}
 	fs->se = se;
-	fs->mountpoint = o->mountpoint;
-	fs->read_ahead_kb = o->read_ahead_kb;
 	/* see open_handle in fs/ops_file.c */
 	fs->write_direct = !o->single_thread;
 	fs->share_reads = !o->single_thread;
@@ -158,7 +156,7 @@ int kfs_mount(const struct kfs_options *o)
 		log_err("cannot mount on %s", o->mountpoint);
 		goto out;
 	}
-	if (ops_io_setup(se)) {
+	if (ops_io_setup(se, o->mountpoint, o->read_ahead_kb)) {
 		log_err("cannot set up the FUSE session on %s", o->mountpoint);
 		fuse_session_unmount(se);
 		goto out;
