@@ -276,6 +276,14 @@ assert_cmp() { # FILE EXPECTED WHAT
 	out=$(cmp "$1" "$2" 2>&1) || fail "$3: $out"
 }
 
+# The backing file STORE/CHAIN/PATH decrypts, by the independent reader
+# (crdb.py with the chain's ENCRYPTION-INFO and $PASS), to exactly PLAIN.
+assert_crdb_plain() { # CHAIN/PATH PLAIN
+	crdb decrypt --passphrase-file "$PASS" --encinfo "$STORE/${1%%/*}/ENCRYPTION-INFO" \
+		"$STORE/$1" -o "$T/crdb.dec" || fail "$1 does not decrypt (crdb.py)"
+	assert_cmp "$T/crdb.dec" "$2" "$1 decrypted by crdb.py"
+}
+
 assert_mounted() { mountpoint -q "$1" || fail "$1 is not mounted"; }
 assert_not_mounted() { ! mountpoint -q "$1" || fail "${2:-$1 is mounted}"; }
 
